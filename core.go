@@ -1,0 +1,406 @@
+package peliqan
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/hashicorp/go-retryablehttp"
+
+	"github.com/peliqan-community/peliqan-go/internal/routes"
+	"github.com/peliqan-community/peliqan-go/internal/wire"
+)
+
+const levelInfo = slog.LevelInfo
+
+// core is the one request/response engine every method goes through: it
+// builds the URL from the routes table, authenticates, sends through the
+// retry layer, maps failures to typed errors and decodes the answer. It is
+// immutable after construction; clients that share a transport share a core
+// value copied with another token source.
+type core struct {
+	base        string // scheme://host[/base-path], escaped, no trailing slash
+	rc          *retryablehttp.Client
+	policy      RetryPolicy
+	logger      *slog.Logger
+	userAgent   string
+	timeout     time.Duration
+	maxResponse int64
+	tokens      tokenSource
+}
+
+// withTokens returns a copy of c that authenticates with ts; the transport,
+// retry layer and options are shared.
+func (c *core) withTokens(ts tokenSource) *core {
+	cp := *c
+	cp.tokens = ts
+	return &cp
+}
+
+// call is one API operation, described by a route from the table.
+type call struct {
+	route  *routes.Route
+	params []string   // path parameters, in template order
+	query  url.Values // may be nil
+	body   any        // nil, []byte/json.RawMessage (sent as is), or a value encoded as JSON
+	out    any        // nil, *[]byte / *json.RawMessage (raw), or a pointer decoded from JSON
+	// decode, when set, replaces out: it gets the whole success body.
+	decode func([]byte) error
+	// stream, when set, gets the success response with its body unread and
+	// must consume it; the core closes it afterwards.
+	stream func(*http.Response) error
+}
+
+// callState is the per-call state the retry layer and the attempt transport
+// read from the request context.
+type callState struct {
+	method, path string
+	retry        bool
+	sideEffect   bool
+	buffer       bool
+	timeout      time.Duration
+	maxBody      int64
+	attempts     int
+	maybeApplied bool          // an attempt failed in a way the server may have acted on
+	retryAfter   time.Duration // the wait the last retried response asked for; -1 none
+}
+
+type stateKey struct{}
+
+func stateFrom(ctx context.Context) *callState {
+	st, _ := ctx.Value(stateKey{}).(*callState)
+	return st
+}
+
+// Response describes the HTTP exchange behind a call. Ask for it with
+// WithResponse.
+type Response struct {
+	StatusCode int
+	Header     http.Header
+	Method     string
+	Path       string
+	// Attempts counts the requests sent for the call: retries and a token
+	// refresh replay included.
+	Attempts int
+	// Duration is the whole call, back-off waits included.
+	Duration time.Duration
+}
+
+// RequestOption changes one call. Every method takes them last.
+type RequestOption func(*callOptions) error
+
+type callOptions struct {
+	header  http.Header
+	resps   []*Response
+	noRetry bool
+	timeout time.Duration
+}
+
+// WithHeader adds a header to one call. Authorization, Host, Content-Length
+// and User-Agent are set by the client and refused here.
+func WithHeader(key, value string) RequestOption {
+	return func(o *callOptions) error {
+		k := http.CanonicalHeaderKey(strings.TrimSpace(key))
+		switch k {
+		case "", "Authorization", "Host", "Content-Length", "User-Agent", "Transfer-Encoding":
+			return invalidArg("header", "%q cannot be set per call", key)
+		}
+		if strings.ContainsAny(k+value, "\r\n\x00") {
+			return invalidArg("header", "%q has control characters", key)
+		}
+		if o.header == nil {
+			o.header = http.Header{}
+		}
+		o.header.Add(k, value)
+		return nil
+	}
+}
+
+// WithResponse fills *r with the status, headers, attempts and duration of
+// the call, on success and on API errors alike.
+func WithResponse(r *Response) RequestOption {
+	return func(o *callOptions) error {
+		if r == nil {
+			return invalidArg("WithResponse", "nil *Response")
+		}
+		o.resps = append(o.resps, r)
+		return nil
+	}
+}
+
+// WithoutRetry sends the call once whatever the client's RetryPolicy. Use it
+// with Do for a GET you know triggers work on the server.
+func WithoutRetry() RequestOption {
+	return func(o *callOptions) error { o.noRetry = true; return nil }
+}
+
+// WithAttemptTimeout overrides the client's per-attempt timeout (WithTimeout)
+// for one call; 0 means no per-attempt timeout (the context still bounds it).
+func WithAttemptTimeout(d time.Duration) RequestOption {
+	return func(o *callOptions) error {
+		if d < 0 {
+			return invalidArg("WithAttemptTimeout", "negative duration %s", d)
+		}
+		o.timeout = d
+		return nil
+	}
+}
+
+func applyCallOptions(opts []RequestOption) (callOptions, error) {
+	co := callOptions{timeout: -1}
+	for _, o := range opts {
+		if o == nil {
+			continue
+		}
+		if err := o(&co); err != nil {
+			return co, err
+		}
+	}
+	return co, nil
+}
+
+// request is a call resolved to the wire: method, escaped path, query, body.
+type request struct {
+	method     string
+	path       string // escaped, starts with "/"
+	rawQuery   string
+	body       []byte
+	hasBody    bool
+	retry      bool
+	sideEffect bool
+}
+
+// do runs a call from the routes table.
+func (c *core) do(ctx context.Context, cl *call, opts []RequestOption) error {
+	co, err := applyCallOptions(opts)
+	if err != nil {
+		return err
+	}
+	path, err := cl.route.Expand(cl.params...)
+	if err != nil {
+		return &ArgumentError{Name: "path", Reason: strings.TrimPrefix(err.Error(), routes.ErrBadParam.Error()+": ")}
+	}
+	req := request{method: cl.route.Method, path: path, retry: cl.route.Retry, sideEffect: cl.route.SideEffect}
+	if len(cl.query) > 0 {
+		req.rawQuery = cl.query.Encode()
+	}
+	if cl.body != nil {
+		if req.body, err = encodeBody(cl.body); err != nil {
+			return err
+		}
+		req.hasBody = true
+	}
+	return c.exec(ctx, &req, &co, cl)
+}
+
+func encodeBody(body any) ([]byte, error) {
+	switch b := body.(type) {
+	case []byte:
+		return b, nil
+	case json.RawMessage:
+		return b, nil
+	case io.Reader:
+		return io.ReadAll(b)
+	}
+	data, err := wire.Marshal(body)
+	if err != nil {
+		return nil, invalidArg("body", "cannot be encoded as JSON: %v", err)
+	}
+	return data, nil
+}
+
+// exec sends req with the client's token, replays it once with a fresh token
+// after a 401 when the token source can refresh, and hands the answer to cl.
+func (c *core) exec(ctx context.Context, req *request, co *callOptions, cl *call) error {
+	if ctx == nil {
+		return invalidArg("ctx", "nil context")
+	}
+	start := time.Now()
+	tok, err := c.tokens.token(ctx)
+	if err != nil {
+		return err
+	}
+	st := c.newState(req, co, cl)
+	resp, err := c.send(ctx, req, co, st, tok)
+	if err == nil && resp.StatusCode == http.StatusUnauthorized {
+		// A request answered 401 was not acted on: replaying it once with a
+		// fresh token is safe for every route, side-effect GETs included.
+		fresh, rerr := c.tokens.refresh(ctx, tok)
+		switch {
+		case rerr == nil:
+			drainClose(resp.Body)
+			prev := st.attempts
+			st = c.newState(req, co, cl)
+			resp, err = c.send(ctx, req, co, st, fresh)
+			st.attempts += prev
+			tok = fresh
+		case !errors.Is(rerr, errNoRefresh):
+			drainClose(resp.Body)
+			return rerr
+		}
+	}
+	if err != nil {
+		if cerr := ctx.Err(); cerr != nil {
+			return cerr
+		}
+		if errors.Is(err, errBodyTooLarge) {
+			return &DecodeError{Method: req.method, Path: req.path, StatusCode: http.StatusOK, Err: ErrResponseTooLarge}
+		}
+		return &TransportError{Method: req.method, Path: req.path, Attempts: st.attempts, Err: unwrapURLError(err)}
+	}
+	defer drainClose(resp.Body)
+	for _, r := range co.resps {
+		*r = Response{StatusCode: resp.StatusCode, Header: resp.Header, Method: req.method,
+			Path: req.path, Attempts: st.attempts, Duration: time.Since(start)}
+	}
+	c.logDone(req, resp.StatusCode, st.attempts, start)
+	status := resp.StatusCode
+	if status == http.StatusNotFound && req.method == http.MethodDelete && st.attempts > 1 && st.maybeApplied {
+		// An earlier attempt may have deleted it; the retry's 404 is the
+		// outcome the caller asked for.
+		return nil
+	}
+	if status < 200 || status > 299 {
+		return c.apiError(req, resp, st, tok)
+	}
+	return c.decodeSuccess(req, resp, cl)
+}
+
+func (c *core) newState(req *request, co *callOptions, cl *call) *callState {
+	st := &callState{
+		method: req.method, path: req.path,
+		retry:      req.retry && !co.noRetry,
+		sideEffect: req.sideEffect,
+		buffer:     cl == nil || cl.stream == nil,
+		timeout:    c.timeout,
+		maxBody:    c.maxResponse,
+		retryAfter: -1,
+	}
+	if co.timeout >= 0 {
+		st.timeout = co.timeout
+	}
+	return st
+}
+
+// send is one pass through the retry layer.
+func (c *core) send(ctx context.Context, req *request, co *callOptions, st *callState, tok string) (*http.Response, error) {
+	u := c.base + req.path
+	if req.rawQuery != "" {
+		u += "?" + req.rawQuery
+	}
+	var body any
+	if req.hasBody {
+		body = req.body
+	}
+	rreq, err := retryablehttp.NewRequestWithContext(context.WithValue(ctx, stateKey{}, st), req.method, u, body)
+	if err != nil {
+		return nil, invalidArg("path", "cannot build request: %v", err)
+	}
+	h := rreq.Header
+	for k, vs := range co.header {
+		h[k] = vs
+	}
+	h.Set("Authorization", "JWT "+tok)
+	h.Set("User-Agent", c.userAgent)
+	if h.Get("Accept") == "" {
+		h.Set("Accept", "application/json")
+	}
+	if req.hasBody && h.Get("Content-Type") == "" {
+		h.Set("Content-Type", "application/json")
+	}
+	return c.rc.Do(rreq)
+}
+
+func (c *core) decodeSuccess(req *request, resp *http.Response, cl *call) error {
+	if cl.stream != nil {
+		if err := cl.stream(resp); err != nil {
+			return err
+		}
+		return nil
+	}
+	bb, _ := resp.Body.(*bufferedBody)
+	var data []byte
+	if bb != nil {
+		data = bb.data
+	}
+	if cl.decode == nil && cl.out == nil {
+		return nil
+	}
+	if cl.decode != nil {
+		if err := cl.decode(data); err != nil {
+			return c.decodeError(req, resp, err)
+		}
+		return nil
+	}
+	switch out := cl.out.(type) {
+	case *[]byte:
+		*out = append((*out)[:0], data...)
+		return nil
+	case *json.RawMessage:
+		*out = append((*out)[:0], data...)
+		return nil
+	}
+	if len(strings.TrimSpace(string(data))) == 0 {
+		return nil // 204 or an empty 200: nothing to decode
+	}
+	if err := json.Unmarshal(data, cl.out); err != nil {
+		return c.decodeError(req, resp, err)
+	}
+	return nil
+}
+
+func (c *core) decodeError(req *request, resp *http.Response, err error) error {
+	var ae *ArgumentError
+	if errors.As(err, &ae) {
+		return err
+	}
+	return &DecodeError{Method: req.method, Path: req.path, StatusCode: resp.StatusCode,
+		ContentType: resp.Header.Get("Content-Type"), Err: err}
+}
+
+func (c *core) apiError(req *request, resp *http.Response, st *callState, tok string) error {
+	var body []byte
+	if bb, ok := resp.Body.(*bufferedBody); ok {
+		body = bb.data
+	} else {
+		body, _ = wire.ReadCapped(resp.Body, errorBodyLimit, resp.ContentLength)
+	}
+	body = redact(body, tok)
+	e := newAPIError(resp.StatusCode, body)
+	e.Method, e.Path, e.Attempts = req.method, req.path, st.attempts
+	if ra, ok := parseRetryAfter(resp.Header, time.Now()); ok {
+		e.RetryAfter = ra
+	}
+	return e
+}
+
+// redact removes a token from a body the server echoed it in, so it cannot
+// reach an error message or a log.
+func redact(body []byte, tok string) []byte {
+	if tok == "" || !strings.Contains(string(body), tok) {
+		return body
+	}
+	return []byte(strings.ReplaceAll(string(body), tok, "[REDACTED]"))
+}
+
+func (c *core) logDone(req *request, status, attempts int, start time.Time) {
+	if !c.logger.Enabled(context.Background(), slog.LevelDebug) {
+		return
+	}
+	c.logger.Debug("peliqan: request", "method", req.method, "path", req.path,
+		"status", status, "attempts", attempts, "duration", time.Since(start))
+}
+
+func unwrapURLError(err error) error {
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		return ue.Err
+	}
+	return err
+}
