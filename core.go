@@ -67,8 +67,7 @@ type callState struct {
 	timeout      time.Duration
 	maxBody      int64
 	attempts     int
-	maybeApplied bool          // an attempt failed in a way the server may have acted on
-	retryAfter   time.Duration // the wait the last retried response asked for; -1 none
+	maybeApplied bool // an attempt failed in a way the server may have acted on
 }
 
 type stateKey struct{}
@@ -280,7 +279,6 @@ func (c *core) newState(req *request, co *callOptions, cl *call) *callState {
 		buffer:     cl == nil || cl.stream == nil,
 		timeout:    c.timeout,
 		maxBody:    c.maxResponse,
-		retryAfter: -1,
 	}
 	if co.timeout >= 0 {
 		st.timeout = co.timeout

@@ -175,13 +175,8 @@ func (c *core) checkRetry(ctx context.Context, resp *http.Response, err error) (
 	if !c.policy.retriesStatus(resp.StatusCode) {
 		return false, nil
 	}
-	if ra, ok := parseRetryAfter(resp.Header, time.Now()); ok {
-		if ra > c.policy.MaxRetryAfter {
-			return false, nil // the caller gets the status with RetryAfter set
-		}
-		st.retryAfter = ra
-	} else {
-		st.retryAfter = -1
+	if ra, ok := parseRetryAfter(resp.Header, time.Now()); ok && ra > c.policy.MaxRetryAfter {
+		return false, nil // the caller gets the status with RetryAfter set
 	}
 	if resp.StatusCode != http.StatusTooManyRequests {
 		st.maybeApplied = true
@@ -204,9 +199,9 @@ func retryableTransportError(ctx context.Context, err error) bool {
 // backoff is retryablehttp's Backoff: the server's Retry-After (already
 // checked against the cap in checkRetry) wins, else the policy's curve.
 func (c *core) backoff(_, _ time.Duration, attempt int, resp *http.Response) time.Duration {
-	if resp != nil && resp.Request != nil {
-		if st := stateFrom(resp.Request.Context()); st != nil && st.retryAfter >= 0 {
-			return st.retryAfter
+	if resp != nil {
+		if ra, ok := parseRetryAfter(resp.Header, time.Now()); ok {
+			return ra
 		}
 	}
 	return c.policy.wait(attempt)
