@@ -248,6 +248,7 @@ func (c *core) exec(ctx context.Context, req *request, co *callOptions, cl *call
 		if cerr := ctx.Err(); cerr != nil {
 			return cerr
 		}
+		c.logFailed(req, st.attempts, err)
 		if errors.Is(err, errBodyTooLarge) {
 			return &DecodeError{Method: req.method, Path: req.path, StatusCode: http.StatusOK, Err: ErrResponseTooLarge}
 		}
@@ -393,6 +394,14 @@ func (c *core) logDone(req *request, status, attempts int, start time.Time) {
 	}
 	c.logger.Debug("peliqan: request", "method", req.method, "path", req.path,
 		"status", status, "attempts", attempts, "duration", time.Since(start))
+}
+
+func (c *core) logFailed(req *request, attempts int, err error) {
+	if !c.logger.Enabled(context.Background(), slog.LevelDebug) {
+		return
+	}
+	c.logger.Debug("peliqan: request failed", "method", req.method, "path", req.path,
+		"attempts", attempts, "error", unwrapURLError(err).Error())
 }
 
 func unwrapURLError(err error) error {
