@@ -228,8 +228,9 @@ func (tc *tenantCache) getOrCreate(ref SubAccountRef, mk func() *SubAccountClien
 	for len(next) >= tc.perShard {
 		evictOne(next)
 	}
+	// A new entry starts without its used bit: one that is never asked for
+	// again (a ForEachSubAccount scan) goes before the tenants in use.
 	e := &tenantEntry{client: mk()}
-	e.used.Store(true)
 	next[ref] = e
 	s.m.Store(&next)
 	return e.client
@@ -346,8 +347,11 @@ func (t *tenantTokens) replace(ctx context.Context, old *cachedToken) (string, e
 			return "", fmt.Errorf("peliqan: identity token for sub-account %s: %w", t.ref, err)
 		}
 		c := &cachedToken{tok: it.Token}
-		if !it.ExpiresAt.IsZero() {
-			c.refreshAt = it.ExpiresAt.Add(-tokenRefreshMargin).UnixNano()
+		if life := time.Until(it.ExpiresAt); !it.ExpiresAt.IsZero() && life > 0 {
+			// Refresh a minute ahead of exp, or half-way for a token that
+			// lives less than two minutes. A token already past its exp is
+			// used until a 401 says otherwise (clocks differ).
+			c.refreshAt = it.ExpiresAt.Add(-min(tokenRefreshMargin, life/2)).UnixNano()
 		}
 		t.cur.Store(c)
 		return c.tok, nil
