@@ -46,6 +46,7 @@ type SubAccountError struct {
 	Err        error
 }
 
+// Error names the customer by id and external_id, then gives fn's error.
 func (e *SubAccountError) Error() string {
 	return "peliqan: sub-account " + e.ID.String() + " (external_id " + strconv.Quote(e.ExternalID) + "): " + errString(e.Err)
 }

@@ -748,3 +748,21 @@ func TestCreateSubAccountIsNotRetried(t *testing.T) {
 	assert.Len(t, rec.all(), 1)
 	assert.False(t, errors.Is(err, ErrInvalidArgument))
 }
+
+func TestNilContextIsRefused(t *testing.T) {
+	t.Parallel()
+	p, mt, _ := newMockPartner(t)
+	var nilCtx context.Context
+	_, err := Collect(p.SubAccounts(nilCtx, nil), 0)
+	require.ErrorIs(t, err, ErrInvalidArgument)
+	_, err = p.ServerTypes(nilCtx)
+	require.ErrorIs(t, err, ErrInvalidArgument)
+	_, err = p.SubAccount(nilCtx, ByAccountID(1))
+	require.ErrorIs(t, err, ErrInvalidArgument)
+	_, _, err = p.EnsureSubAccount(nilCtx, SubAccountCreate{})
+	require.ErrorIs(t, err, ErrInvalidArgument)
+	require.ErrorIs(t, p.ForEachSubAccount(nilCtx, 1, func(context.Context, SubAccount, *SubAccountClient) error { return nil }), ErrInvalidArgument)
+	_, err = p.GetSubAccount(nilCtx, ByAccountID(1))
+	require.ErrorIs(t, err, ErrInvalidArgument)
+	assert.Zero(t, mt.GetTotalCallCount())
+}
