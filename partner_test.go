@@ -671,7 +671,8 @@ func TestEnsureSubAccount(t *testing.T) {
 			}()
 		}
 		started.Wait()
-		time.Sleep(20 * time.Millisecond) // let every caller join the flight
+		require.Eventually(t, func() bool { return waiters(&p.st.ensure, "wood_123") == n }, 5*time.Second, time.Millisecond,
+			"every caller joins the one flight")
 		close(release)
 		wg.Wait()
 		close(errs)

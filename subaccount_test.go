@@ -312,6 +312,16 @@ func TestSubAccountRef(t *testing.T) {
 	assert.Equal(t, ByExternalID("x"), ByExternalID("x"), "refs are comparable")
 }
 
+// waiters counts the callers waiting on key's flight (0 when none runs).
+func waiters[K comparable, V any](g *flightGroup[K, V], key K) int {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if c := g.m[key]; c != nil {
+		return c.waiters
+	}
+	return 0
+}
+
 // The tests below check that no goroutine outlives a cancelled call. They
 // are not parallel: goleak sees every goroutine of the process, and other
 // tests running alongside would be reported.
@@ -340,6 +350,8 @@ func TestCancelledWaiterLeavesAndLastOneCancelsTheFetch(t *testing.T) {
 	defer cancel()
 	patient := make(chan error, 1)
 	go func() { patient <- tc.Do(context.Background(), "GET", "/api/servers/", nil, nil) }()
+	flights := &tc.c.tokens.(*tenantTokens).flights
+	require.Eventually(t, func() bool { return waiters(flights, struct{}{}) == 1 }, 5*time.Second, time.Millisecond)
 	begin := time.Now()
 	err := tc.Do(short, "GET", "/api/servers/", nil, nil)
 	require.ErrorIs(t, err, context.DeadlineExceeded)
@@ -368,7 +380,8 @@ func TestCancelledWaiterLeavesAndLastOneCancelsTheFetch(t *testing.T) {
 			}
 		}()
 	}
-	time.Sleep(20 * time.Millisecond)
+	flights2 := &tc2.c.tokens.(*tenantTokens).flights
+	require.Eventually(t, func() bool { return waiters(flights2, struct{}{}) == 5 }, 5*time.Second, time.Millisecond)
 	cancel2()
 	wg.Wait()
 	require.Eventually(t, func() bool { return fetchCancelled.Load() == 1 }, time.Second, 5*time.Millisecond)
@@ -398,7 +411,7 @@ func TestFlightGroupSharesAndClaimsOnce(t *testing.T) {
 			}
 		}()
 	}
-	time.Sleep(20 * time.Millisecond)
+	require.Eventually(t, func() bool { return waiters(&g, "k") == 20 }, 5*time.Second, time.Millisecond)
 	close(gate)
 	wg.Wait()
 	assert.Equal(t, int32(1), runs.Load())
