@@ -158,6 +158,31 @@ func ExamplePartnerClient_IntegrationToken() {
 	// true
 }
 
+// Act inside one customer's account ("login as"): the tenant client fetches
+// the customer's identity token on its first call and keeps it.
+func ExamplePartnerClient_SubAccount() {
+	srv := exampleServer()
+	defer srv.Close()
+	p, err := peliqan.NewPartnerClient("partner-token", peliqan.WithBaseURL(srv.URL))
+	if err != nil {
+		log.Fatal(err)
+	}
+	ctx := context.Background()
+	t, err := p.SubAccount(ctx, peliqan.ByAccountID(2)) // no request yet
+	if err != nil {
+		log.Fatal(err)
+	}
+	var servers []struct {
+		ID peliqan.ID `json:"id"`
+	}
+	if err := t.Do(ctx, "GET", "/api/servers/", nil, &servers); err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println(len(servers), "connections")
+	// Output:
+	// 2 connections
+}
+
 // Iterate over all customers; pages are fetched as the loop goes.
 func ExamplePartnerClient_SubAccounts() {
 	srv := exampleServer()
