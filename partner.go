@@ -549,6 +549,9 @@ func looseDate(raw json.RawMessage) (*Date, bool) {
 	if d.IsZero() {
 		return nil, true
 	}
+	if !d.valid() {
+		return nil, false // e.g. year 0: kept in Extra, so the value re-encodes
+	}
 	return &d, true
 }
 
