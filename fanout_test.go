@@ -19,7 +19,7 @@ import (
 	"go.uber.org/goleak"
 )
 
-const listURL = testBase + "/api/partner/sub-accounts/"
+const subAccountsURL = ptBase + "/api/partner/sub-accounts/"
 
 // customers serves n sub-accounts (ids 1..n, external ids "ext-<id>") as
 // {data, next} pages of per_page (default 10), and counts list requests.
@@ -64,7 +64,7 @@ func (c *customers) responder(req *http.Request) (*http.Response, error) {
 func newFanoutPartner(t *testing.T, c *customers) (*PartnerClient, *httpmock.MockTransport) {
 	t.Helper()
 	p, mt, _ := newMockPartner(t)
-	mt.RegisterResponder("GET", listURL, c.responder)
+	mt.RegisterResponder("GET", subAccountsURL, c.responder)
 	return p, mt
 }
 
@@ -201,7 +201,7 @@ func TestForEachSubAccountListErrorAndDuplicates(t *testing.T) {
 	t.Run("a customer without an id is a per-customer failure", func(t *testing.T) {
 		t.Parallel()
 		p, mt, _ := newMockPartner(t)
-		mt.RegisterResponder("GET", listURL, jsonResp(200, `[{"id":1,"external_id":"a"},{"name":"broken","external_id":"b"}]`))
+		mt.RegisterResponder("GET", subAccountsURL, jsonResp(200, `[{"id":1,"external_id":"a"},{"name":"broken","external_id":"b"}]`))
 		err := p.ForEachSubAccount(context.Background(), 2, func(context.Context, SubAccount, *SubAccountClient) error { return nil })
 		var se *SubAccountError
 		require.ErrorAs(t, err, &se)

@@ -19,10 +19,10 @@ import (
 func BenchmarkTenantTokenCached(b *testing.B) {
 	const tenants = 1000
 	mt := httpmock.NewMockTransport()
-	mt.RegisterResponder("GET", testBase+"/api/partner/sub-account/identity/", func(r *http.Request) (*http.Response, error) {
+	mt.RegisterResponder("GET", ptBase+"/api/partner/sub-account/identity/", func(r *http.Request) (*http.Response, error) {
 		return httpmock.NewStringResponse(200, `{"token":"tok-`+r.URL.Query().Get("external_id")+`"}`), nil
 	})
-	p, err := NewPartnerClient("partner-tok", WithBaseURL(testBase), WithHTTPClient(&http.Client{Transport: mt}))
+	p, err := NewPartnerClient("partner-tok", WithBaseURL(ptBase), WithHTTPClient(&http.Client{Transport: mt}))
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -21,7 +21,7 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-const testBase = "https://api.test/base"
+const ptBase = "https://api.test/base"
 
 // seen is one request as the mock server received it.
 type seen struct {
@@ -71,7 +71,7 @@ func newMockPartner(t *testing.T) (*PartnerClient, *httpmock.MockTransport, *rec
 	t.Helper()
 	mt := httpmock.NewMockTransport()
 	p, err := NewPartnerClient("partner-tok",
-		WithBaseURL(testBase),
+		WithBaseURL(ptBase),
 		WithHTTPClient(&http.Client{Transport: mt}),
 		WithRetryPolicy(RetryPolicy{MaxAttempts: 3, Backoff: BackoffConstant}))
 	require.NoError(t, err)
@@ -237,7 +237,7 @@ func TestPartnerRoutesSendExactRequests(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			p, mt, rec := newMockPartner(t)
-			mt.RegisterResponder(tc.method, testBase+tc.url, rec.wrap(jsonResp(tc.status, tc.resp)))
+			mt.RegisterResponder(tc.method, ptBase+tc.url, rec.wrap(jsonResp(tc.status, tc.resp)))
 			require.NoError(t, tc.call(context.Background(), p))
 			reqs := rec.all()
 			require.Len(t, reqs, 1)
@@ -267,7 +267,7 @@ func TestListSubAccountsDecodesEveryListShape(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
 			p, mt, _ := newMockPartner(t)
-			mt.RegisterResponder("GET", testBase+"/api/partner/sub-accounts/", jsonResp(200, body))
+			mt.RegisterResponder("GET", ptBase+"/api/partner/sub-accounts/", jsonResp(200, body))
 			page, err := p.ListSubAccounts(context.Background(), nil)
 			require.NoError(t, err)
 			require.Len(t, page.Items, 2)
@@ -280,7 +280,7 @@ func TestListSubAccountsDecodesEveryListShape(t *testing.T) {
 func TestSubAccountsIteratesAllPagesLazily(t *testing.T) {
 	t.Parallel()
 	p, mt, rec := newMockPartner(t)
-	mt.RegisterResponder("GET", testBase+"/api/partner/sub-accounts/", rec.wrap(func(req *http.Request) (*http.Response, error) {
+	mt.RegisterResponder("GET", ptBase+"/api/partner/sub-accounts/", rec.wrap(func(req *http.Request) (*http.Response, error) {
 		switch req.URL.Query().Get("page") {
 		case "", "1":
 			// A next link naming another host: only its page number is used.
@@ -316,7 +316,7 @@ func TestPartnerErrorMapping(t *testing.T) {
 	t.Run("404 is ErrNotFound", func(t *testing.T) {
 		t.Parallel()
 		p, mt, rec := newMockPartner(t)
-		mt.RegisterResponder("GET", testBase+"/api/partner/sub-account/",
+		mt.RegisterResponder("GET", ptBase+"/api/partner/sub-account/",
 			rec.wrap(jsonResp(404, `{"error":"ERROR_NOT_FOUND","detail":"no such sub-account"}`)))
 		_, err := p.GetSubAccount(context.Background(), ByExternalID("nobody"))
 		require.ErrorIs(t, err, ErrNotFound)
@@ -328,7 +328,7 @@ func TestPartnerErrorMapping(t *testing.T) {
 	t.Run("401 is ErrUnauthorized, sent once", func(t *testing.T) {
 		t.Parallel()
 		p, mt, rec := newMockPartner(t)
-		mt.RegisterResponder("GET", testBase+"/api/partner/sub-accounts/",
+		mt.RegisterResponder("GET", ptBase+"/api/partner/sub-accounts/",
 			rec.wrap(jsonResp(401, `{"detail":"Signature has expired. partner-tok"}`)))
 		_, err := p.ListSubAccounts(context.Background(), nil)
 		require.ErrorIs(t, err, ErrUnauthorized)
@@ -338,13 +338,13 @@ func TestPartnerErrorMapping(t *testing.T) {
 	t.Run("404 from delete", func(t *testing.T) {
 		t.Parallel()
 		p, mt, _ := newMockPartner(t)
-		mt.RegisterResponder("DELETE", testBase+"/api/partner/sub-accounts/9/", jsonResp(404, `{"detail":"Not found."}`))
+		mt.RegisterResponder("DELETE", ptBase+"/api/partner/sub-accounts/9/", jsonResp(404, `{"detail":"Not found."}`))
 		require.ErrorIs(t, p.DeleteSubAccount(context.Background(), 9), ErrNotFound)
 	})
 	t.Run("token response without a token", func(t *testing.T) {
 		t.Parallel()
 		p, mt, _ := newMockPartner(t)
-		mt.RegisterResponder("GET", testBase+"/api/partner/sub-account/identity/", jsonResp(200, `{"detail":"ok"}`))
+		mt.RegisterResponder("GET", ptBase+"/api/partner/sub-account/identity/", jsonResp(200, `{"detail":"ok"}`))
 		_, err := p.SubAccountToken(context.Background(), ByAccountID(1), TokenOptions{})
 		require.ErrorIs(t, err, ErrMalformedResponse)
 	})
@@ -544,7 +544,7 @@ func TestIntegrationTokenExpiry(t *testing.T) {
 		exp := time.Now().Add(17 * time.Minute).Truncate(time.Second)
 		tok := makeJWT(t, exp)
 		p, mt, _ := newMockPartner(t)
-		mt.RegisterResponder("POST", testBase+"/api/partner/sub-account/integrate/", jsonResp(200, `{"integration_token":"`+tok+`"}`))
+		mt.RegisterResponder("POST", ptBase+"/api/partner/sub-account/integrate/", jsonResp(200, `{"integration_token":"`+tok+`"}`))
 		it, err := p.IntegrationToken(context.Background(), in)
 		require.NoError(t, err)
 		assert.Equal(t, tok, it.Token)
@@ -553,7 +553,7 @@ func TestIntegrationTokenExpiry(t *testing.T) {
 	t.Run("opaque token under {token}: issue time + 30 min", func(t *testing.T) {
 		t.Parallel()
 		p, mt, _ := newMockPartner(t)
-		mt.RegisterResponder("POST", testBase+"/api/partner/sub-account/integrate/", jsonResp(200, `{"token":"opaque-tok"}`))
+		mt.RegisterResponder("POST", ptBase+"/api/partner/sub-account/integrate/", jsonResp(200, `{"token":"opaque-tok"}`))
 		before := time.Now()
 		it, err := p.IntegrationToken(context.Background(), in)
 		after := time.Now()
@@ -598,7 +598,7 @@ func TestEnsureSubAccount(t *testing.T) {
 	t.Run("existing: no create", func(t *testing.T) {
 		t.Parallel()
 		p, mt, rec := newMockPartner(t)
-		mt.RegisterResponder("GET", testBase+"/api/partner/sub-account/", rec.wrap(jsonResp(200, `{"id":7,"external_id":"wood_123"}`)))
+		mt.RegisterResponder("GET", ptBase+"/api/partner/sub-account/", rec.wrap(jsonResp(200, `{"id":7,"external_id":"wood_123"}`)))
 		sa, created, err := p.EnsureSubAccount(context.Background(), in)
 		require.NoError(t, err)
 		assert.False(t, created)
@@ -609,8 +609,8 @@ func TestEnsureSubAccount(t *testing.T) {
 	t.Run("missing: created", func(t *testing.T) {
 		t.Parallel()
 		p, mt, rec := newMockPartner(t)
-		mt.RegisterResponder("GET", testBase+"/api/partner/sub-account/", jsonResp(404, `{"detail":"Not found."}`))
-		mt.RegisterResponder("POST", testBase+"/api/partner/sub-accounts/", rec.wrap(jsonResp(200, `{"id":8,"external_id":"wood_123"}`)))
+		mt.RegisterResponder("GET", ptBase+"/api/partner/sub-account/", jsonResp(404, `{"detail":"Not found."}`))
+		mt.RegisterResponder("POST", ptBase+"/api/partner/sub-accounts/", rec.wrap(jsonResp(200, `{"id":8,"external_id":"wood_123"}`)))
 		sa, created, err := p.EnsureSubAccount(context.Background(), in)
 		require.NoError(t, err)
 		assert.True(t, created)
@@ -622,13 +622,13 @@ func TestEnsureSubAccount(t *testing.T) {
 		t.Parallel()
 		p, mt, _ := newMockPartner(t)
 		var gets atomic.Int32
-		mt.RegisterResponder("GET", testBase+"/api/partner/sub-account/", func(r *http.Request) (*http.Response, error) {
+		mt.RegisterResponder("GET", ptBase+"/api/partner/sub-account/", func(r *http.Request) (*http.Response, error) {
 			if gets.Add(1) == 1 {
 				return jsonResp(404, `{"detail":"Not found."}`)(r)
 			}
 			return jsonResp(200, `{"id":9,"external_id":"wood_123"}`)(r)
 		})
-		mt.RegisterResponder("POST", testBase+"/api/partner/sub-accounts/", jsonResp(400, `{"external_id":["already exists"]}`))
+		mt.RegisterResponder("POST", ptBase+"/api/partner/sub-accounts/", jsonResp(400, `{"external_id":["already exists"]}`))
 		sa, created, err := p.EnsureSubAccount(context.Background(), in)
 		require.NoError(t, err)
 		assert.False(t, created)
@@ -640,12 +640,12 @@ func TestEnsureSubAccount(t *testing.T) {
 		p, mt, _ := newMockPartner(t)
 		var gets, posts atomic.Int32
 		release := make(chan struct{})
-		mt.RegisterResponder("GET", testBase+"/api/partner/sub-account/", func(r *http.Request) (*http.Response, error) {
+		mt.RegisterResponder("GET", ptBase+"/api/partner/sub-account/", func(r *http.Request) (*http.Response, error) {
 			gets.Add(1)
 			<-release
 			return jsonResp(404, `{"detail":"Not found."}`)(r)
 		})
-		mt.RegisterResponder("POST", testBase+"/api/partner/sub-accounts/", func(r *http.Request) (*http.Response, error) {
+		mt.RegisterResponder("POST", ptBase+"/api/partner/sub-accounts/", func(r *http.Request) (*http.Response, error) {
 			posts.Add(1)
 			return jsonResp(200, `{"id":10,"external_id":"wood_123"}`)(r)
 		})
@@ -686,7 +686,7 @@ func TestEnsureSubAccount(t *testing.T) {
 	t.Run("server error is returned", func(t *testing.T) {
 		t.Parallel()
 		p, mt, _ := newMockPartner(t)
-		mt.RegisterResponder("GET", testBase+"/api/partner/sub-account/", jsonResp(403, `{"detail":"nope"}`))
+		mt.RegisterResponder("GET", ptBase+"/api/partner/sub-account/", jsonResp(403, `{"detail":"nope"}`))
 		_, _, err := p.EnsureSubAccount(context.Background(), in)
 		require.ErrorIs(t, err, ErrForbidden)
 		assert.Equal(t, 1, mt.GetTotalCallCount())
@@ -696,7 +696,7 @@ func TestEnsureSubAccount(t *testing.T) {
 func TestCreateSubAccountIsNotRetried(t *testing.T) {
 	t.Parallel()
 	p, mt, rec := newMockPartner(t)
-	mt.RegisterResponder("POST", testBase+"/api/partner/sub-accounts/", rec.wrap(jsonResp(503, `{"detail":"busy"}`)))
+	mt.RegisterResponder("POST", ptBase+"/api/partner/sub-accounts/", rec.wrap(jsonResp(503, `{"detail":"busy"}`)))
 	_, err := p.CreateSubAccount(context.Background(), SubAccountCreate{ExternalID: "w", FirstName: "a",
 		LastName: "b", Email: "a@b.example", CompanyName: "c"})
 	require.ErrorIs(t, err, ErrServer)

@@ -12,7 +12,7 @@ import (
 func TestServerTypesConnectForms(t *testing.T) {
 	t.Parallel()
 	p, mt, _ := newMockPartner(t)
-	mt.RegisterResponder("GET", testBase+"/api/servertypes/", jsonResp(200, `{"data":[
+	mt.RegisterResponder("GET", ptBase+"/api/servertypes/", jsonResp(200, `{"data":[
 		{"id":123,"name":"pipedrive","title":"Pipedrive","category":"crm","connect_form":[
 			{"name":"login","label":"Login","type":"string","required":true,"help":"your e-mail"},
 			{"name":"password","label":"Password","type":"password","required":"true"},

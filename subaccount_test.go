@@ -18,8 +18,8 @@ import (
 )
 
 const (
-	identityURL = testBase + "/api/partner/sub-account/identity/"
-	serversURL  = testBase + "/api/servers/"
+	identityURL = ptBase + "/api/partner/sub-account/identity/"
+	serversURL  = ptBase + "/api/servers/"
 )
 
 // identityServer answers identity-token requests with "tok-1", "tok-2", ...
@@ -77,7 +77,7 @@ func TestSubAccountClientIsLazyAndCached(t *testing.T) {
 	assert.Same(t, a, b, "the same ref gives the same client")
 	assert.NotSame(t, a, c)
 	assert.Zero(t, mt.GetTotalCallCount(), "SubAccount does no I/O")
-	assert.Equal(t, "peliqan.SubAccountClient{"+testBase+"}", a.String())
+	assert.Equal(t, "peliqan.SubAccountClient{"+ptBase+"}", a.String())
 	assert.Same(t, p.c.rc, a.c.rc, "the tenant client shares the partner's transport and retry layer")
 
 	for _, ref := range []SubAccountRef{{}, ByExternalID(""), ByExternalID(" \t"), ByExternalID("a\nb"), ByAccountID(0), ByAccountID(-1)} {
@@ -153,7 +153,7 @@ func TestTenant401RefetchesOnceAndReplaysOnce(t *testing.T) {
 		ids := &identityServer{}
 		mt.RegisterResponder("GET", identityURL, ids.responder)
 		var ok, refused atomic.Int32
-		mt.RegisterResponder("GET", testBase+"/api/servers/5/syncdb/",
+		mt.RegisterResponder("GET", ptBase+"/api/servers/5/syncdb/",
 			acceptOnly(&ok, &refused, func(a string) bool { return a == "JWT tok-2" }))
 		tc, err := p.SubAccount(context.Background(), ByAccountID(7))
 		require.NoError(t, err)
@@ -276,7 +276,7 @@ func TestTenantTokenRefreshedAheadOfExp(t *testing.T) {
 func TestDeleteSubAccountForgetsTenantClient(t *testing.T) {
 	t.Parallel()
 	p, mt, _ := newMockPartner(t)
-	mt.RegisterResponder("DELETE", testBase+"/api/partner/sub-accounts/7/", jsonResp(204, ``))
+	mt.RegisterResponder("DELETE", ptBase+"/api/partner/sub-accounts/7/", jsonResp(204, ``))
 	a, _ := p.SubAccount(context.Background(), ByAccountID(7))
 	require.NoError(t, p.DeleteSubAccount(context.Background(), 7))
 	b, _ := p.SubAccount(context.Background(), ByAccountID(7))
