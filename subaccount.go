@@ -116,7 +116,8 @@ func newPartnerState() *partnerState {
 // that tenant fetches a new token when it is first used.
 const DefaultTenantCacheSize = 10000
 
-// SubAccount returns a client for one tenant. It does no I/O: the tenant's
+// SubAccount returns a client for one tenant: the SDK's "login as" or
+// "switch to customer". It does no I/O: the tenant's
 // identity token (the non-expiring one, expire=false) is fetched on the
 // client's first request, exactly once however many goroutines call at the
 // same time, and cached. When a tenant request is answered 401, the token is
