@@ -234,3 +234,18 @@ func ExamplePartnerClient_ForEachSubAccount() {
 	// Globex: 2 connections
 	// Initech: 3 connections
 }
+
+// Check a connect form before creating a connection: Validate names every
+// required field that is missing.
+func ExampleServerType_Validate() {
+	var pipedrive peliqan.ServerType
+	_ = json.Unmarshal([]byte(`{"id":123,"name":"pipedrive","connect_form":[
+		{"name":"login","label":"Login","type":"string","required":true},
+		{"name":"password","label":"Password","type":"password","required":true},
+		{"name":"region","type":"select","options":["eu","us"]}]}`), &pipedrive)
+	fmt.Println(pipedrive.Validate(map[string]any{"region": "eu"}))
+	fmt.Println(pipedrive.Validate(map[string]any{"login": "ann", "password": "s3cret"}))
+	// Output:
+	// peliqan: invalid argument fields: pipedrive needs login, password
+	// <nil>
+}
