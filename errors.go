@@ -69,13 +69,13 @@ type ErrorCode string
 
 // Error codes seen in Peliqan's own client.
 const (
-	CodePipelineRunTimeout        ErrorCode = "ERROR_PIPELINE_RUN_TIMEOUT"
-	CodeInterfaceRunTimeout       ErrorCode = "ERROR_INTERFACE_RUN_TIMEOUT"
-	CodeSchemaAlreadyExists       ErrorCode = "ERROR_SCHEMA_ALREADY_EXISTS"
-	CodeSchemaDoesNotExist        ErrorCode = "ERROR_SCHEMA_DOES_NOT_EXIST"
-	CodeTableDoesNotExist         ErrorCode = "ERROR_TABLE_DOES_NOT_EXIST"
-	CodeDatabaseDoesNotExist      ErrorCode = "ERROR_DATABASE_DOES_NOT_EXIST"
-	CodeApplicationDoesNotExist   ErrorCode = "ERROR_APPLICATION_DOES_NOT_EXIST"
+	CodePipelineRunTimeout      ErrorCode = "ERROR_PIPELINE_RUN_TIMEOUT"
+	CodeInterfaceRunTimeout     ErrorCode = "ERROR_INTERFACE_RUN_TIMEOUT"
+	CodeSchemaAlreadyExists     ErrorCode = "ERROR_SCHEMA_ALREADY_EXISTS"
+	CodeSchemaDoesNotExist      ErrorCode = "ERROR_SCHEMA_DOES_NOT_EXIST"
+	CodeTableDoesNotExist       ErrorCode = "ERROR_TABLE_DOES_NOT_EXIST"
+	CodeDatabaseDoesNotExist    ErrorCode = "ERROR_DATABASE_DOES_NOT_EXIST"
+	CodeApplicationDoesNotExist ErrorCode = "ERROR_APPLICATION_DOES_NOT_EXIST"
 )
 
 // IsKnown reports whether c is one of the codes declared above.
