@@ -511,7 +511,7 @@ func TestSyncResultDecoderShapes(t *testing.T) {
 			SyncResult{TaskID: "77", Syncing: true}},
 		"no run_data, detail object": {`{"detail": {"message": "queued"}, "syncing": 0}`,
 			SyncResult{Detail: `{"message":"queued"}`}},
-		"empty body": {``, SyncResult{}},
+		"empty body":     {``, SyncResult{}},
 		"unknown health": {`{"health_status": "NEW_ONE"}`, SyncResult{HealthStatus: "NEW_ONE"}},
 	} {
 		var got SyncResult
