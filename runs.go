@@ -182,14 +182,16 @@ func svTime(raw json.RawMessage) time.Time {
 			return v.UTC()
 		}
 	}
-	if f, err := strconv.ParseFloat(t, 64); err == nil && f > 0 {
-		if f > 1e12 {
-			f /= 1000
+	if n, err := strconv.ParseInt(t, 10, 64); err == nil && n > 0 {
+		if n > 1e12 {
+			return time.UnixMilli(n).UTC()
 		}
-		if f < 1e11 {
-			sec, frac := math.Modf(f)
-			return time.Unix(int64(sec), int64(frac*1e9)).UTC()
-		}
+		return time.Unix(n, 0).UTC()
+	}
+	if f, err := strconv.ParseFloat(t, 64); err == nil && f > 0 && f < 1e11 {
+		// Fractional seconds, kept to the microsecond (a float64 holds no
+		// more for today's dates).
+		return time.UnixMicro(int64(math.Round(f * 1e6))).UTC()
 	}
 	return time.Time{}
 }
