@@ -127,6 +127,12 @@ func (s *SubAccountClient) GetServerHealthStatus(ctx context.Context, id ID, opt
 type ServerCreate struct {
 	ServerTypeID ID
 	Fields       map[string]any
+	// Type, when set (a connector definition from PartnerClient.ServerTypes),
+	// makes CreateServer check Fields against its connect form first: a
+	// missing required field is refused with ErrInvalidArgument before any
+	// request. ServerTypeID may then be left 0 (Type.ID is used); if both
+	// are set they must agree.
+	Type *ServerType
 }
 
 // ServerCreated is the answer to CreateServer.
@@ -150,6 +156,14 @@ type ServerCreated struct {
 // answers with an OAuthURL the customer must open to finish (see
 // ServerCreated).
 func (s *SubAccountClient) CreateServer(ctx context.Context, in ServerCreate, opts ...RequestOption) (*ServerCreated, error) {
+	if in.Type != nil {
+		switch {
+		case in.ServerTypeID == 0:
+			in.ServerTypeID = in.Type.ID
+		case in.Type.ID != 0 && in.Type.ID != in.ServerTypeID:
+			return nil, invalidArg("ServerTypeID", "is %d but Type is server type %d", int64(in.ServerTypeID), int64(in.Type.ID))
+		}
+	}
 	if in.ServerTypeID <= 0 {
 		return nil, invalidArg("ServerTypeID", "must be a positive id (got %d)", int64(in.ServerTypeID))
 	}
@@ -162,6 +176,11 @@ func (s *SubAccountClient) CreateServer(ctx context.Context, in ServerCreate, op
 			return nil, invalidArg("Fields", "must not set servertype_id; use ServerTypeID")
 		}
 		body[k] = v
+	}
+	if in.Type != nil {
+		if err := in.Type.Validate(in.Fields); err != nil {
+			return nil, err
+		}
 	}
 	body["servertype_id"] = in.ServerTypeID
 	var out ServerCreated

@@ -36,6 +36,8 @@ type srvMock struct {
 	mt *httpmock.MockTransport
 	mu sync.Mutex
 	rs []srvReq
+	// entered lists request paths as the client sent them (health tests).
+	entered []string
 }
 
 func srvClient(t *testing.T, opts ...Option) (*SubAccountClient, *srvMock) {
@@ -639,4 +641,24 @@ func TestSvDecoders(t *testing.T) {
 	assert.Error(t, json.Unmarshal([]byte(`"abc"`), &f))
 	assert.Equal(t, "", svText(nil))
 	assert.Equal(t, "[1,2]", svText([]byte(` [1, 2] `)))
+}
+
+func TestCreateServerValidatesAgainstConnectForm(t *testing.T) {
+	t.Parallel()
+	c, m := srvClient(t)
+	m.on("POST", "/api/servers/", srvJSON(200, `{"id": 50}`))
+	st := &ServerType{ID: 7, Name: "stripe", ConnectForm: []ConnectField{
+		{Name: "api_key", Required: true}, {Name: "account", Required: true}, {Name: "note"},
+	}}
+	_, err := c.CreateServer(context.Background(), ServerCreate{Type: st, Fields: map[string]any{"api_key": "k", "account": " "}})
+	require.ErrorIs(t, err, ErrInvalidArgument)
+	assert.Contains(t, err.Error(), "account")
+	_, err = c.CreateServer(context.Background(), ServerCreate{ServerTypeID: 8, Type: st, Fields: map[string]any{"api_key": "k", "account": "a"}})
+	assert.ErrorIs(t, err, ErrInvalidArgument, "ServerTypeID and Type disagree")
+	assert.Zero(t, m.count(), "refused before any request")
+
+	got, err := c.CreateServer(context.Background(), ServerCreate{Type: st, Fields: map[string]any{"api_key": "k", "account": "a"}})
+	require.NoError(t, err)
+	assert.Equal(t, ID(50), got.ID)
+	assert.JSONEq(t, `{"servertype_id": 7, "api_key": "k", "account": "a"}`, m.reqs()[0].Body, "ServerTypeID taken from Type")
 }
