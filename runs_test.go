@@ -228,3 +228,29 @@ func TestListServerRunsNotFound(t *testing.T) {
 	assert.ErrorIs(t, err, ErrNotFound)
 	assert.Equal(t, 1, m.count(), "a 404 is not retried")
 }
+
+func FuzzPipelineRunDecoder(f *testing.F) {
+	for _, seed := range []string{
+		`{"id": 1, "status": "COMPLETED", "tables": [{"name": "a", "records": 3}], "timestamp_start": "2026-11-23T08:00:00Z"}`,
+		`{"id": "2", "tables": {"a": 1, "b": {"rows": "2"}}, "timestamp_end": 1795420800.5}`,
+		`{"id": 3, "tables": "x", "error": {"e": 1}}`,
+		`{"data": [{"id": 1}], "next": 2}`,
+	} {
+		f.Add([]byte(seed))
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		var r PipelineRun
+		if json.Unmarshal(b, &r) == nil {
+			var sum int64
+			for _, tb := range r.Tables {
+				if tb.HasRecords {
+					sum += tb.Records
+				}
+			}
+			if sum != r.Records {
+				t.Fatalf("Records %d, tables sum to %d", r.Records, sum)
+			}
+		}
+		_ = r.Status.IsKnown()
+	})
+}

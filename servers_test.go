@@ -662,3 +662,36 @@ func TestCreateServerValidatesAgainstConnectForm(t *testing.T) {
 	assert.Equal(t, ID(50), got.ID)
 	assert.JSONEq(t, `{"servertype_id": 7, "api_key": "k", "account": "a"}`, m.reqs()[0].Body, "ServerTypeID taken from Type")
 }
+
+func FuzzServerDecoders(f *testing.F) {
+	for _, seed := range []string{
+		`{"server_id": 3, "run_data": [{"pipeline_run_id": 1, "task_id": "a"}], "task_id": "a", "detail": "x", "syncing": true}`,
+		`{"run_data": {"pipeline_run_id": "5"}, "health_status": "OK"}`,
+		`{"running": false, "run_id": [1, 2]}`,
+		`{"id": "7", "connection_id": 8, "server_type": {"a": 1}, "run_interval": "86400", "is_target": "yes"}`,
+		``, `null`, `[]`, `{"run_data": 1}`,
+	} {
+		f.Add([]byte(seed))
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		var sr SyncResult
+		_ = decodeSyncResult(b, &sr)
+		var st SyncRunStatus
+		if decodeRunStatus(b, &st) == nil && len(st.RunIDs) > 0 && st.RunID != st.RunIDs[0] {
+			t.Fatalf("RunID %d is not the first of %v", st.RunID, st.RunIDs)
+		}
+		var s Server
+		_ = json.Unmarshal(b, &s)
+		// HealthStatus helpers never panic and at most one is true.
+		h := HealthStatus(b)
+		n := 0
+		for _, v := range healthHelpers(h) {
+			if v {
+				n++
+			}
+		}
+		if n > 1 || (n == 1) != h.IsKnown() {
+			t.Fatalf("%q: %d helpers true, known=%t", h, n, h.IsKnown())
+		}
+	})
+}
