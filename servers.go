@@ -212,8 +212,13 @@ func (s *SubAccountClient) CreateServer(ctx context.Context, in ServerCreate, op
 	return &out, nil
 }
 
-// ServerLogs returns a connection's logs as the server sent them (their
-// shape is not documented). Per-run logs are PipelineRunLogs.
+// ServerLogs returns a connection's logs: the raw body as the server sent
+// it (its shape is not documented). Per-run logs are PipelineRunLogs.
+//
+// The docs show /api/server/<id>/logs; the SDK uses the plural prefix of
+// every other connection route (GET /api/servers/{id}/logs/), which no
+// vendor code confirms. If your instance disagrees, call Do with the path
+// that works.
 func (s *SubAccountClient) ServerLogs(ctx context.Context, id ID, opts ...RequestOption) (json.RawMessage, error) {
 	p, err := id.param("server id")
 	if err != nil {
