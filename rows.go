@@ -183,17 +183,11 @@ func streamRows[T any](ctx context.Context, c *core, tableID ID, o RowsOptions, 
 			return
 		}
 		rs := newRowStream(c, tableID, id, opts)
-		seen := map[string]bool{}
 		for seq := 1; ; seq++ {
 			if err := ctx.Err(); err != nil {
 				yield(zero, err)
 				return
 			}
-			key := q.Encode()
-			if seen[key] {
-				return // a server that loops: every page was already read
-			}
-			seen[key] = true
 			stopped := false
 			info, err := fetchRowPage(ctx, rs, q, atoiDefault(q.Get("page"), seq), useNumber, func(v T) bool {
 				if !yield(v, nil) {
@@ -217,12 +211,37 @@ func streamRows[T any](ctx context.Context, c *core, tableID ID, o RowsOptions, 
 			if !more || info.n == 0 {
 				return
 			}
-			q = cloneValues(q)
+			nq := cloneValues(q)
 			for k, v := range next {
-				q[k] = v
+				nq[k] = v
 			}
+			if !advances(q, nq) {
+				return // a server that loops: that page was already read
+			}
+			q = nq
 		}
 	}
+}
+
+// advances reports whether the next page's query moves forward from the
+// current one: a higher page number or offset, or, for other paging, a
+// different query. It keeps Rows' memory flat: no set of pages seen grows
+// with the table.
+func advances(cur, next url.Values) bool {
+	for k, first := range map[string]int{"page": 1, "offset": 0} {
+		n, err := strconv.Atoi(next.Get(k))
+		if err != nil {
+			continue
+		}
+		c := first
+		if cv := cur.Get(k); cv != "" {
+			if c, err = strconv.Atoi(cv); err != nil {
+				continue
+			}
+		}
+		return n > c
+	}
+	return cur.Encode() != next.Encode()
 }
 
 // rowStream is what every page request of one Rows iteration shares.

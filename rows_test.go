@@ -310,6 +310,7 @@ func TestRowsContextCancelledBetweenPages(t *testing.T) {
 		fmt.Fprintf(w, `{"next": true, "results": %s}`, rowsJSON(0, 2))
 	})
 	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
 	n := 0
 	var gotErr error
 	for _, err := range s.Rows(ctx, 2, RowsOptions{Size: 2}) {
@@ -336,6 +337,29 @@ func TestRowsStopsOnARepeatingServer(t *testing.T) {
 	require.NoError(t, err)
 	assert.Len(t, rows, 4, "page 2 read once, then the loop is noticed")
 	assert.Len(t, rs.seen(), 2)
+}
+
+func TestRowsStopsWhenNextGoesBack(t *testing.T) {
+	t.Parallel()
+	s, rs := newRowsSrv(t, 2, func(w http.ResponseWriter, r *http.Request) {
+		page := atoiDefault(r.URL.Query().Get("page"), 1)
+		fmt.Fprintf(w, `{"next": "?page=%d", "results": %s}`, map[int]int{1: 2, 2: 3, 3: 2}[page], rowsJSON(0, 1))
+	})
+	rows, err := collectRows(t, s.Rows(context.Background(), 2, RowsOptions{Size: 1}))
+	require.NoError(t, err)
+	assert.Len(t, rows, 3)
+	assert.Len(t, rs.seen(), 3)
+}
+
+func TestAdvances(t *testing.T) {
+	t.Parallel()
+	assert.True(t, advances(q("size=2"), q("size=2&page=2")))
+	assert.False(t, advances(q("page=3"), q("page=3")))
+	assert.False(t, advances(q("page=3"), q("page=1")))
+	assert.True(t, advances(q("offset=10"), q("offset=20")))
+	assert.False(t, advances(q("offset=20"), q("offset=20")))
+	assert.True(t, advances(q("cursor=a"), q("cursor=b")))
+	assert.False(t, advances(q("cursor=a"), q("cursor=a")))
 }
 
 type orderRow struct {
