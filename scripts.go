@@ -8,7 +8,6 @@ import (
 	"strings"
 
 	"github.com/peliqan-community/peliqan-go/internal/routes"
-	"github.com/peliqan-community/peliqan-go/internal/wire"
 )
 
 // RunMode is how Peliqan runs a script. It is an open set: unknown values
@@ -314,26 +313,12 @@ func (s *SubAccountClient) ListScriptRuns(ctx context.Context, scriptID ID, lo *
 	if err != nil {
 		return nil, err
 	}
-	if err := lo.validate(); err != nil {
-		return nil, err
-	}
 	q, err := listQuery(lo)
 	if err != nil {
 		return nil, err
 	}
 	q.Set("interface_id", id)
 	return listPage[ScriptRun](ctx, s.c, routes.MustLookup(routes.ListScriptRuns), nil, q, opts)
-}
-
-func listQuery(lo *ListOptions) (url.Values, error) {
-	q, err := wire.Query(lo)
-	if err != nil {
-		return nil, invalidArg("ListOptions", "%v", err)
-	}
-	if q == nil {
-		q = url.Values{}
-	}
-	return q, nil
 }
 
 // ScriptWaitOptions tunes WaitForScriptRun.
