@@ -142,6 +142,39 @@ func (s *SubAccountClient) CreateQueryTable(ctx context.Context, databaseID ID, 
 	return t, nil
 }
 
+// QueryTableUpdate changes a query table; nil fields are left as they are.
+type QueryTableUpdate struct {
+	Name  *string
+	Query *string
+}
+
+// UpdateQueryTable changes a query table's name or SQL (PATCH on the table,
+// as Peliqan's own client's update_table does) and returns the table.
+func (s *SubAccountClient) UpdateQueryTable(ctx context.Context, tableID ID, u QueryTableUpdate, opts ...RequestOption) (*Table, error) {
+	id, err := tableID.param("table id")
+	if err != nil {
+		return nil, err
+	}
+	switch {
+	case u.Name == nil && u.Query == nil:
+		return nil, invalidArg("QueryTableUpdate", "changes nothing")
+	case u.Name != nil && strings.TrimSpace(*u.Name) == "":
+		return nil, invalidArg("Name", "is empty")
+	case u.Query != nil && strings.TrimSpace(*u.Query) == "":
+		return nil, invalidArg("Query", "is empty")
+	}
+	body := struct {
+		Name  *string `json:"name,omitempty"`
+		Query *string `json:"query,omitempty"`
+	}{u.Name, u.Query}
+	t := new(Table)
+	cl := &call{route: routes.MustLookup(routes.UpdateTable), params: []string{id}, body: body, out: t}
+	if err := s.c.do(ctx, cl, opts); err != nil {
+		return nil, err
+	}
+	return t, nil
+}
+
 // UpdateCell sets one field of one row: the row whose primary key is pk
 // (a number or a string), the field named field (its user-facing name), to
 // value (anything encoding/json can encode; nil sets NULL). The service

@@ -132,6 +132,27 @@ func TestCreateQueryTable(t *testing.T) {
 	assert.EqualValues(t, 1, n.Load())
 }
 
+func TestUpdateQueryTable(t *testing.T) {
+	t.Parallel()
+	s, mt := dtClient(t)
+	n := dtExpect(t, mt, "PATCH", "/api/database/tables/99/", "", `{"query": "select 2"}`, 200,
+		`{"id": 99, "name": "big_orders", "query": "select 2"}`)
+	sql := "select 2"
+	tb, err := s.UpdateQueryTable(context.Background(), 99, QueryTableUpdate{Query: &sql})
+	require.NoError(t, err)
+	assert.Equal(t, "select 2", tb.Query)
+	assert.EqualValues(t, 1, n.Load())
+
+	blank := ""
+	_, err = s.UpdateQueryTable(context.Background(), 99, QueryTableUpdate{})
+	assert.ErrorIs(t, err, ErrInvalidArgument)
+	_, err = s.UpdateQueryTable(context.Background(), 99, QueryTableUpdate{Query: &blank})
+	assert.ErrorIs(t, err, ErrInvalidArgument)
+	_, err = s.UpdateQueryTable(context.Background(), 0, QueryTableUpdate{Query: &sql})
+	assert.ErrorIs(t, err, ErrInvalidArgument)
+	assert.EqualValues(t, 1, n.Load())
+}
+
 func TestUpdateCell(t *testing.T) {
 	t.Parallel()
 	s, mt := dtClient(t)
