@@ -36,21 +36,21 @@ func (m RunMode) IsKnown() bool {
 // Script is a customer's script (an "interface" in Peliqan's API: a data
 // app, an API handler or a background script).
 type Script struct {
-	ID      ID
-	Name    string
-	Type    string
-	RunMode RunMode
+	ID      ID      `json:"id"`
+	Name    string  `json:"name"`
+	Type    string  `json:"type,omitempty"`
+	RunMode RunMode `json:"run_mode,omitempty"`
 	// GroupID is the group (folder) the script is in.
-	GroupID ID
+	GroupID ID `json:"group,omitempty"`
 	// Code is the script's source. GetScript fills it; ListScripts does not
 	// (the list omits it).
-	Code string
+	Code string `json:"raw_script,omitempty"`
 	// Schedule is read from Settings: nil when the script has none.
-	Schedule *Schedule
+	Schedule *Schedule `json:"-"`
 	// Settings is the script's settings object as the service sent it.
-	Settings  json.RawMessage
-	CreatedOn string
-	UpdatedOn string
+	Settings  json.RawMessage `json:"settings,omitempty"`
+	CreatedOn string          `json:"created_on,omitempty"`
+	UpdatedOn string          `json:"updated_on,omitempty"`
 }
 
 // UnmarshalJSON reads a script, taking "group" as an id or as an object
@@ -219,10 +219,12 @@ type ScriptRun struct {
 	ScriptID ID `json:"-"`
 	// Running is the service's flag; nil when it sent none (Peliqan's own
 	// client then counts the run as still running).
-	Running *bool   `json:"running"`
-	Status  string  `json:"status,omitempty"`
-	RunMode RunMode `json:"run_mode,omitempty"`
-	Source  string  `json:"source,omitempty"`
+	Running *bool `json:"running"`
+	// Status is the run's status when the service sends one (the same
+	// open set as pipeline runs: COMPLETED, ERROR, ...).
+	Status  RunStatus `json:"status,omitempty"`
+	RunMode RunMode   `json:"run_mode,omitempty"`
+	Source  string    `json:"source,omitempty"`
 	// Raw is the whole run object as sent, for fields not modelled here.
 	Raw json.RawMessage `json:"-"`
 }
@@ -248,9 +250,15 @@ func (r *ScriptRun) UnmarshalJSON(b []byte) error {
 	return nil
 }
 
-// IsRunning reports whether the run is still going: Running when sent, and
-// true when not (as Peliqan's own client assumes).
-func (r *ScriptRun) IsRunning() bool { return r.Running == nil || *r.Running }
+// IsRunning reports whether the run is still going: Running when sent;
+// without it, true unless Status is a final one (Peliqan's own client
+// counts a run without "running" as running).
+func (r *ScriptRun) IsRunning() bool {
+	if r.Running != nil {
+		return *r.Running
+	}
+	return !r.Status.IsTerminal()
+}
 
 // RunScript starts a script now, in two calls as Peliqan's own client does:
 // a GET that prepares the run (it triggers work, so it is never retried),
@@ -330,9 +338,10 @@ type ScriptWaitOptions struct {
 	Progress func(*ScriptRun)
 }
 
-// WaitForScriptRun polls a run until the service says it is no longer
-// running, and returns its final state. A run that ended in error is not an
-// error here: look at the run's Status. Bound the wait with ctx; when ctx
+// WaitForScriptRun polls a run until it is no longer running (see
+// IsRunning) and returns its final state. A run that ended in error is not
+// an error here: look at the run's Status. Polls follow o.Schedule, by
+// default Peliqan's own (PeliqanSchedule), as WaitForSync does. Bound the wait with ctx; when ctx
 // ends first its error comes back with the last state read.
 func (s *SubAccountClient) WaitForScriptRun(ctx context.Context, runID ID, o ScriptWaitOptions, opts ...RequestOption) (*ScriptRun, error) {
 	if _, err := runID.param("run id"); err != nil {

@@ -101,6 +101,8 @@ func TestRunScriptTwoCalls(t *testing.T) {
 	assert.Equal(t, ID(11), run.ScriptID)
 	assert.True(t, run.IsRunning())
 	assert.Equal(t, []string{"post"}, order)
+	assert.False(t, (&ScriptRun{Status: RunCompleted}).IsRunning(), "no running flag, final status")
+	assert.True(t, (&ScriptRun{Status: "QUEUED"}).IsRunning(), "no running flag, unknown status")
 
 	// The body of the second call.
 	s2, mt2 := dtClient(t)
@@ -134,7 +136,7 @@ func TestScriptRunsAndLogs(t *testing.T) {
 	run, err := s.GetScriptRun(context.Background(), 501)
 	require.NoError(t, err)
 	assert.False(t, run.IsRunning())
-	assert.Equal(t, "COMPLETED", run.Status)
+	assert.Equal(t, RunCompleted, run.Status)
 	assert.Equal(t, ID(11), run.ScriptID)
 
 	logs, err := s.ScriptRunLogs(context.Background(), 501)
@@ -166,7 +168,8 @@ func TestWaitForScriptRun(t *testing.T) {
 	run, err := s.WaitForScriptRun(context.Background(), 501, ScriptWaitOptions{Schedule: FixedSchedule(0),
 		Progress: func(r *ScriptRun) { seen = append(seen, r.IsRunning()) }})
 	require.NoError(t, err)
-	assert.Equal(t, "ERROR", run.Status)
+	assert.Equal(t, RunError, run.Status)
+	assert.True(t, run.Status.IsFailed())
 	assert.EqualValues(t, 3, n.Load())
 	assert.Equal(t, []bool{true, true, false}, seen)
 
