@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -113,4 +114,27 @@ func TestQueryInvalidArguments(t *testing.T) {
 	_, err = ScanQuery[map[string]any](nil)
 	assert.ErrorIs(t, err, ErrInvalidArgument)
 	assert.Zero(t, mt.GetTotalCallCount())
+}
+
+// FuzzQueryDecoders: columns, the error member and schedules read from
+// settings never panic on whatever the server sends.
+func FuzzQueryDecoders(f *testing.F) {
+	for _, seed := range []string{`["id", "bigint"]`, `{"name": "n", "type": "int"}`, `[]`, `[1, [2]]`, `"x"`,
+		`{"schedule": true, "run_interval": "60", "weekdays": [0, 9], "start_time": "25:00"}`, `null`} {
+		f.Add([]byte(seed))
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		var c Column
+		_ = c.UnmarshalJSON(b)
+		_ = queryErrorMessage(b)
+		if s := scheduleFromSettings(b); s != nil && !s.Disabled {
+			for _, d := range s.Weekdays {
+				assert.True(t, d >= time.Sunday && d <= time.Saturday)
+			}
+		}
+		var sc Script
+		_ = json.Unmarshal(b, &sc)
+		var run ScriptRun
+		_ = json.Unmarshal(b, &run)
+	})
 }

@@ -461,3 +461,28 @@ func TestListRows(t *testing.T) {
 	assert.Equal(t, RowsDecodeError{TableID: 12, Page: 1, Row: 1, Err: rde.Err}, *rde)
 	assert.True(t, errors.Is(err, ErrMalformedResponse))
 }
+
+// FuzzRowPageDecoder feeds the streaming page decoder arbitrary bodies: it
+// must never panic, and must either accept the body as a page or fail with
+// an error, counting only rows it really decoded.
+func FuzzRowPageDecoder(f *testing.F) {
+	for _, seed := range []string{
+		`{"count": 2, "next": null, "previous": null, "results": [{"id": 1}, {"id": 2}]}`,
+		`{"data": [{"a": [1, {"b": null}]}], "next": "?page=2"}`,
+		`[{"id": 1}]`, `{"results": null}`, `{"results": [{"id": 1}, {"id`, `<html>`, `{}`, `[] x`,
+		`{"count": "7", "results": []}`, `{"next": true}`,
+	} {
+		f.Add([]byte(seed))
+	}
+	f.Fuzz(func(t *testing.T, body []byte) {
+		dec := json.NewDecoder(strings.NewReader(string(body)))
+		dec.UseNumber()
+		info := &rowPage{count: -1}
+		n := 0
+		err := decodeRowPage(dec, info, func(Row) bool { n++; return true })
+		assert.Equal(t, n, info.n)
+		if err == nil {
+			assert.True(t, json.Valid(body), "accepted a body that is not JSON: %q", body)
+		}
+	})
+}
