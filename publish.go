@@ -125,10 +125,13 @@ func (p *PartnerClient) publish(ctx context.Context, o PublishOptions, one publi
 		rep.Results[i] = PublishResult{SubAccount: ref, Outcome: PublishFailed}
 		select {
 		case sem <- struct{}{}:
+			if err := ctx.Err(); err != nil {
+				<-sem
+				rep.Results[i].Err = err
+				continue
+			}
 		case <-ctx.Done():
-		}
-		if err := ctx.Err(); err != nil {
-			rep.Results[i].Err = err
+			rep.Results[i].Err = ctx.Err()
 			continue
 		}
 		wg.Add(1)

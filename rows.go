@@ -228,7 +228,11 @@ func streamRows[T any](ctx context.Context, c *core, tableID ID, o RowsOptions, 
 // different query. It keeps Rows' memory flat: no set of pages seen grows
 // with the table.
 func advances(cur, next url.Values) bool {
-	for k, first := range map[string]int{"page": 1, "offset": 0} {
+	for _, p := range [...]struct {
+		key   string
+		first int
+	}{{"page", 1}, {"offset", 0}} {
+		k, first := p.key, p.first
 		n, err := strconv.Atoi(next.Get(k))
 		if err != nil {
 			continue
