@@ -370,3 +370,37 @@ func TestPublishCancelledContext(t *testing.T) {
 	}
 	assert.Empty(t, f.writes(1))
 }
+
+func TestPublishEngineBoundsConcurrency(t *testing.T) {
+	t.Parallel()
+	p, _ := newPubFake(t, 1)
+	var mu sync.Mutex
+	cur, peak, calls := 0, 0, 0
+	ids := make([]int, 20)
+	for i := range ids {
+		ids[i] = i + 1
+	}
+	rep, err := p.publish(context.Background(), PublishOptions{SubAccounts: refs(ids...), Concurrency: 3},
+		func(ctx context.Context, ref SubAccountRef, t *SubAccountClient) (PublishOutcome, ID, error) {
+			mu.Lock()
+			cur++
+			calls++
+			peak = max(peak, cur)
+			mu.Unlock()
+			time.Sleep(5 * time.Millisecond)
+			mu.Lock()
+			cur--
+			mu.Unlock()
+			if id, ok := ref.AccountID(); ok && id == 5 {
+				return PublishFailed, 0, errors.New("boom")
+			}
+			return PublishUnchanged, 1, nil
+		})
+	require.NoError(t, err)
+	assert.Equal(t, 20, calls)
+	assert.LessOrEqual(t, peak, 3)
+	assert.Equal(t, 19, rep.Count(PublishUnchanged))
+	assert.Equal(t, 1, rep.Count(PublishFailed))
+	assert.Equal(t, refs(ids...)[4], rep.Results[4].SubAccount, "results keep the order of SubAccounts")
+	assert.EqualError(t, rep.Results[4].Err, "boom")
+}
