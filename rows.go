@@ -399,10 +399,18 @@ func decodeRowPage[T any](dec *json.Decoder, info *rowPage, each func(T) bool) e
 }
 
 func decodeRowArray[T any](dec *json.Decoder, info *rowPage, each func(T) bool) error {
+	width := 0 // fields in the widest Row so far, to size the next map at once
 	for dec.More() {
 		var v T
+		row, isRow := any(&v).(*Row)
+		if isRow && width > 0 {
+			*row = make(Row, width)
+		}
 		if err := dec.Decode(&v); err != nil {
 			return eofIsUnexpected(err)
+		}
+		if isRow {
+			width = max(width, len(*row))
 		}
 		info.n++
 		if !each(v) {

@@ -170,11 +170,13 @@ func baselineAll(b *testing.B, hc *http.Client, base string, n int) (float64, ui
 // BenchmarkRows streams a 1,000,000-row, 10-column table in pages of 1,000
 // from a loopback server that generates the pages, with Rows and with the
 // baseline (each page read whole and decoded into []map[string]any), and
-// the same for a 100,000-row table. It reports rows/s and the peak live heap
-// of each, and the ratios that matter: Rows' peak heap at 1M over 100k rows
-// (flat memory: about 1), and Rows' throughput over the baseline's.
+// the same for a 100,000-row table. It reports rows/s (the best of five
+// runs each way, alternating, so noise from other work on the machine hits
+// both) and the sampled peak live heap of each, and the ratios that matter:
+// Rows' peak heap at 1M over 100k rows (flat memory: about 1), Rows' peak
+// heap over the baseline's, and Rows' throughput over the baseline's.
 //
-// One iteration reads 2.2 million rows each way; run it with -benchtime=1x.
+// One iteration reads 1.4 million rows each way; run it with -benchtime=1x.
 func BenchmarkRows(b *testing.B) {
 	srv := httptest.NewServer(http.HandlerFunc(genRowsHandler))
 	defer srv.Close()
@@ -189,11 +191,19 @@ func BenchmarkRows(b *testing.B) {
 	b.ReportAllocs()
 	b.ResetTimer()
 	for b.Loop() {
-		_, ps := streamAll(b, s, small)
-		rs, pl := streamAll(b, s, large)
-		_, qs := baselineAll(b, hc, srv.URL, small)
-		rb, ql := baselineAll(b, hc, srv.URL, large)
-		sRate, bRate = rs, rb
+		rs1, ps := streamAll(b, s, small)
+		rs2, pl := streamAll(b, s, large)
+		rb1, qs := baselineAll(b, hc, srv.URL, small)
+		rb2, ql := baselineAll(b, hc, srv.URL, large)
+		sRate, bRate = max(sRate, rs1, rs2), max(bRate, rb1, rb2)
+		// Throughput is the best of several runs, alternating the two
+		// ways, so that noise from other work on the machine hits both.
+		for range 3 {
+			r, _ := streamAll(b, s, small)
+			sRate = max(sRate, r)
+			r, _ = baselineAll(b, hc, srv.URL, small)
+			bRate = max(bRate, r)
+		}
 		sSmall, sLarge = max(sSmall, ps), max(sLarge, pl)
 		bSmall, bLarge = max(bSmall, qs), max(bLarge, ql)
 	}
