@@ -82,10 +82,12 @@ type RowsDecodeError struct {
 	Err error
 }
 
+// Error names the table, page and row.
 func (e *RowsDecodeError) Error() string {
 	return fmt.Sprintf("table %d, page %d, after row %d: %v", int64(e.TableID), e.Page, e.Row, e.Err)
 }
 
+// Unwrap returns the decoder's or the connection's error.
 func (e *RowsDecodeError) Unwrap() error { return e.Err }
 
 // ListRows reads one page of a table's rows. The fields are named by their
