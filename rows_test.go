@@ -486,3 +486,25 @@ func FuzzRowPageDecoder(f *testing.F) {
 		}
 	})
 }
+
+func TestRowsAttemptTimeoutMidPage(t *testing.T) {
+	t.Parallel()
+	release := make(chan struct{})
+	defer close(release)
+	s, _ := newRowsSrv(t, 13, func(w http.ResponseWriter, r *http.Request) {
+		fmt.Fprintf(w, `{"count": 9, "results": [%s,`, rowJSON(0))
+		w.(http.Flusher).Flush()
+		select { // stall mid-page
+		case <-release:
+		case <-r.Context().Done():
+		}
+	})
+	rows, err := collectRows(t, s.Rows(context.Background(), 13, RowsOptions{}, WithAttemptTimeout(100*time.Millisecond)))
+	assert.Len(t, rows, 1)
+	var te *TransportError
+	require.ErrorAs(t, err, &te)
+	assert.ErrorIs(t, err, ErrTimeout)
+	var rde *RowsDecodeError
+	require.ErrorAs(t, err, &rde)
+	assert.Equal(t, RowsDecodeError{TableID: 13, Page: 1, Row: 1, Err: rde.Err}, *rde)
+}
