@@ -288,7 +288,8 @@ var errNotRows = errors.New("page is not a list of rows")
 func fetchRowPage[T any](ctx context.Context, rs *rowStream, q url.Values, pageNo int, useNumber bool, each func(T) bool) (*rowPage, error) {
 	info := &rowPage{count: -1, resp: new(Response)}
 	cl := &call{route: rs.route, params: rs.params, query: q, stream: func(resp *http.Response) error {
-		dec := json.NewDecoder(resp.Body)
+		body := &readTracker{r: resp.Body}
+		dec := json.NewDecoder(body)
 		if useNumber {
 			dec.UseNumber()
 		}
@@ -299,15 +300,15 @@ func fetchRowPage[T any](ctx context.Context, rs *rowStream, q url.Values, pageN
 		case ctx.Err() != nil:
 			return ctx.Err()
 		}
-		var syn *json.SyntaxError
-		var typ *json.UnmarshalTypeError
-		if errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, errNotRows) || errors.As(err, &syn) || errors.As(err, &typ) {
-			return &DecodeError{Method: rs.route.Method, Path: rs.path, StatusCode: resp.StatusCode,
-				ContentType: resp.Header.Get("Content-Type"),
-				Err:         &RowsDecodeError{TableID: rs.tableID, Page: pageNo, Row: info.n, Err: err}}
+		rde := &RowsDecodeError{TableID: rs.tableID, Page: pageNo, Row: info.n, Err: err}
+		if body.err != nil {
+			// The connection failed or timed out mid-page.
+			rde.Err = body.err
+			return &TransportError{Method: rs.route.Method, Path: rs.path, Attempts: info.resp.Attempts, Err: rde}
 		}
-		return &TransportError{Method: rs.route.Method, Path: rs.path, Attempts: info.resp.Attempts,
-			Err: &RowsDecodeError{TableID: rs.tableID, Page: pageNo, Row: info.n, Err: err}}
+		// The body ended early, is not JSON, or a row does not fit T.
+		return &DecodeError{Method: rs.route.Method, Path: rs.path, StatusCode: resp.StatusCode,
+			ContentType: resp.Header.Get("Content-Type"), Err: rde}
 	}}
 	err := rs.c.do(ctx, cl, append(rs.opts, WithResponse(info.resp)))
 	if err == errStopRows {
@@ -317,6 +318,23 @@ func fetchRowPage[T any](ctx context.Context, rs *rowStream, q url.Values, pageN
 		return nil, err
 	}
 	return info, nil
+}
+
+// readTracker remembers a read error other than io.EOF, so a failure can be
+// told apart: the connection's (a transport error) or the body's (a decode
+// error). A body cut short by the server reads as io.ErrUnexpectedEOF from
+// net/http when its length or chunking says more was due; that is the body's.
+type readTracker struct {
+	r   io.Reader
+	err error
+}
+
+func (t *readTracker) Read(p []byte) (int, error) {
+	n, err := t.r.Read(p)
+	if err != nil && err != io.EOF && err != io.ErrUnexpectedEOF && t.err == nil {
+		t.err = err
+	}
+	return n, err
 }
 
 // decodeRowPage walks a page with Token only to reach its rows ("results",

@@ -508,3 +508,34 @@ func TestRowsAttemptTimeoutMidPage(t *testing.T) {
 	require.ErrorAs(t, err, &rde)
 	assert.Equal(t, RowsDecodeError{TableID: 13, Page: 1, Row: 1, Err: rde.Err}, *rde)
 }
+
+type pickyRow struct{ ID int }
+
+func (p *pickyRow) UnmarshalJSON(b []byte) error {
+	if strings.Contains(string(b), `"bad"`) {
+		return errors.New("picky: refused")
+	}
+	p.ID = 1
+	return nil
+}
+
+func TestRowsAsCustomDecoderErrorIsADecodeError(t *testing.T) {
+	t.Parallel()
+	s, _ := newRowsSrv(t, 14, func(w http.ResponseWriter, r *http.Request) {
+		fmt.Fprint(w, `{"results": [{"id": 1}, {"id": "bad"}]}`)
+	})
+	n := 0
+	var gotErr error
+	for _, err := range RowsAs[pickyRow](context.Background(), s, 14, RowsOptions{}) {
+		if err != nil {
+			gotErr = err
+			break
+		}
+		n++
+	}
+	assert.Equal(t, 1, n)
+	assert.ErrorIs(t, gotErr, ErrMalformedResponse)
+	assert.ErrorContains(t, gotErr, "picky: refused")
+	var te *TransportError
+	assert.False(t, errors.As(gotErr, &te))
+}
