@@ -3,6 +3,7 @@ package peliqan
 import (
 	"cmp"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
@@ -235,17 +236,20 @@ func publishScript(ctx context.Context, t *SubAccountClient, tmpl ScriptTemplate
 	if err != nil {
 		return PublishFailed, found.ID, err
 	}
-	var u ScriptUpdate
+	var code *string
+	var settings json.RawMessage
 	if cur.Code != tmpl.Code {
-		u.Code = &tmpl.Code
+		code = &tmpl.Code
 	}
 	if tmpl.Schedule != nil && !sameSchedule(cur.Schedule, tmpl.Schedule) {
-		u.Schedule = tmpl.Schedule
+		if settings, err = mergeSchedule(cur.Settings, tmpl.Schedule); err != nil {
+			return PublishFailed, found.ID, err
+		}
 	}
-	if u.Code == nil && u.Schedule == nil {
+	if code == nil && settings == nil {
 		return PublishUnchanged, found.ID, nil
 	}
-	if _, err := t.UpdateScript(ctx, found.ID, u); err != nil {
+	if _, err := t.patchScript(ctx, found.ID, nil, code, settings, nil); err != nil {
 		return PublishFailed, found.ID, err
 	}
 	return PublishUpdated, found.ID, nil

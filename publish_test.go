@@ -287,14 +287,15 @@ func TestPublishScriptFirstGroupAndExistingScript(t *testing.T) {
 	p, f := newPubFake(t, 1)
 	tn := f.tenant(1)
 	// An existing script of that name in another group, unscheduled, old code.
-	tn.scripts[55] = map[string]any{"id": 55, "name": "s", "group": 102, "raw_script": "old"}
+	tn.scripts[55] = map[string]any{"id": 55, "name": "s", "group": 102, "raw_script": "old", "settings": map[string]any{"notify": true}}
 	rep, err := p.PublishScript(context.Background(), ScriptTemplate{Name: "s", Code: "new",
 		Schedule: &Schedule{Interval: time.Hour}}, PublishOptions{SubAccounts: refs(1)})
 	require.NoError(t, err)
 	assert.Equal(t, []PublishOutcome{PublishUpdated}, outcomes(rep))
 	assert.Equal(t, ID(55), rep.Results[0].ID)
 	assert.Equal(t, []string{"PATCH /api/interfaces/55/"}, f.writes(1), "updated in place, not re-created in the first group")
-	assert.Equal(t, map[string]any{"schedule": true, "run_interval": float64(3600)}, tn.scripts[55]["settings"])
+	assert.Equal(t, map[string]any{"schedule": true, "run_interval": float64(3600), "notify": true}, tn.scripts[55]["settings"],
+		"the script's other settings are kept")
 
 	// No groups at all: that customer fails.
 	tn.groups = []Group{}

@@ -8,6 +8,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/peliqan-community/peliqan-go/internal/wire"
 )
 
 // Schedule says when Peliqan runs a script on its own. It maps to the
@@ -163,4 +165,35 @@ func sameSchedule(a, b *Schedule) bool {
 	}
 	sa, sb := a.settings(), b.settings()
 	return sa.RunInterval == sb.RunInterval && sa.StartTime == sb.StartTime && slices.Equal(sa.Weekdays, sb.Weekdays)
+}
+
+// mergeSchedule writes sch into a script's current settings object, keeping
+// every other member as it is. weekdays and start_time are removed when sch
+// does not set them (no restriction); a disabled schedule only sets
+// "schedule": false.
+func mergeSchedule(current json.RawMessage, sch *Schedule) (json.RawMessage, error) {
+	m := map[string]json.RawMessage{}
+	if c := bytes.TrimSpace(current); len(c) > 0 && c[0] == '{' {
+		if err := json.Unmarshal(c, &m); err != nil {
+			m = map[string]json.RawMessage{}
+		}
+	}
+	set := sch.settings()
+	put := func(k string, v any) {
+		b, _ := json.Marshal(v)
+		m[k] = b
+	}
+	put("schedule", set.Schedule)
+	if !sch.Disabled {
+		put("run_interval", set.RunInterval)
+		delete(m, "weekdays")
+		delete(m, "start_time")
+		if set.Weekdays != nil {
+			put("weekdays", set.Weekdays)
+		}
+		if set.StartTime != "" {
+			put("start_time", set.StartTime)
+		}
+	}
+	return wire.Marshal(m)
 }

@@ -136,11 +136,11 @@ type ScriptCreate struct {
 }
 
 type scriptBody struct {
-	Name      *string           `json:"name,omitempty"`
-	Type      string            `json:"type,omitempty"`
-	RunMode   RunMode           `json:"run_mode,omitempty"`
-	RawScript *string           `json:"raw_script,omitempty"`
-	Settings  *scheduleSettings `json:"settings,omitempty"`
+	Name      *string `json:"name,omitempty"`
+	Type      string  `json:"type,omitempty"`
+	RunMode   RunMode `json:"run_mode,omitempty"`
+	RawScript *string `json:"raw_script,omitempty"`
+	Settings  any     `json:"settings,omitempty"`
 }
 
 // CreateScript creates a script in a group, as Peliqan's own client does
@@ -179,15 +179,17 @@ type ScriptUpdate struct {
 	Name *string
 	Code *string
 	// Schedule replaces the scheduling settings (schedule, run_interval,
-	// weekdays, start_time); Schedule{Disabled: true} turns them off.
+	// weekdays, start_time); Schedule{Disabled: true} turns them off. The
+	// script's other settings are kept.
 	Schedule *Schedule
 }
 
 // UpdateScript changes a script's name, code or schedule (PATCH: only the
-// fields set are sent).
+// fields set are sent). To change the schedule it first reads the script
+// (GetScript), because settings is sent whole: the script's other settings
+// are sent back unchanged beside the new schedule.
 func (s *SubAccountClient) UpdateScript(ctx context.Context, scriptID ID, u ScriptUpdate, opts ...RequestOption) (*Script, error) {
-	id, err := scriptID.param("script id")
-	if err != nil {
+	if _, err := scriptID.param("script id"); err != nil {
 		return nil, err
 	}
 	if u.Name == nil && u.Code == nil && u.Schedule == nil {
@@ -199,13 +201,28 @@ func (s *SubAccountClient) UpdateScript(ctx context.Context, scriptID ID, u Scri
 	if err := u.Schedule.validate(); err != nil {
 		return nil, err
 	}
-	body := scriptBody{Name: u.Name, RawScript: u.Code}
+	var settings json.RawMessage
 	if u.Schedule != nil {
-		set := u.Schedule.settings()
-		body.Settings = &set
+		cur, err := s.GetScript(ctx, scriptID, opts...)
+		if err != nil {
+			return nil, err
+		}
+		if settings, err = mergeSchedule(cur.Settings, u.Schedule); err != nil {
+			return nil, err
+		}
+	}
+	return s.patchScript(ctx, scriptID, u.Name, u.Code, settings, opts)
+}
+
+// patchScript sends the PATCH; settings, when set, is the whole settings
+// object.
+func (s *SubAccountClient) patchScript(ctx context.Context, scriptID ID, name, code *string, settings json.RawMessage, opts []RequestOption) (*Script, error) {
+	body := scriptBody{Name: name, RawScript: code}
+	if settings != nil {
+		body.Settings = settings
 	}
 	out := new(Script)
-	cl := &call{route: routes.MustLookup(routes.UpdateScript), params: []string{id}, body: body, out: out}
+	cl := &call{route: routes.MustLookup(routes.UpdateScript), params: []string{scriptID.String()}, body: body, out: out}
 	if err := s.c.do(ctx, cl, opts); err != nil {
 		return nil, err
 	}

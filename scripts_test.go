@@ -72,12 +72,24 @@ func TestCreateScript(t *testing.T) {
 func TestUpdateScript(t *testing.T) {
 	t.Parallel()
 	s, mt := dtClient(t)
+	// A schedule change reads the script first and keeps its other settings.
+	get := dtExpect(t, mt, "GET", "/api/interfaces/11/", "", "", 200,
+		`{"id": 11, "settings": {"schedule": true, "run_interval": 60, "weekdays": [1], "notify": {"email": "ops@x.io"}}}`)
 	dtExpect(t, mt, "PATCH", "/api/interfaces/11/", "",
-		`{"raw_script": "print(2)", "settings": {"schedule": false}}`, 200, `{"id": 11, "raw_script": "print(2)"}`)
+		`{"raw_script": "print(2)", "settings": {"schedule": false, "run_interval": 60, "weekdays": [1], "notify": {"email": "ops@x.io"}}}`,
+		200, `{"id": 11, "raw_script": "print(2)"}`)
 	code := "print(2)"
 	sc, err := s.UpdateScript(context.Background(), 11, ScriptUpdate{Code: &code, Schedule: &Schedule{Disabled: true}})
 	require.NoError(t, err)
 	assert.Equal(t, "print(2)", sc.Code)
+	assert.EqualValues(t, 1, get.Load())
+
+	dtExpect(t, mt, "GET", "/api/interfaces/13/", "", "", 200,
+		`{"id": 13, "settings": {"schedule": false, "weekdays": [1], "start_time": "01:00:00", "x": 1}}`)
+	dtExpect(t, mt, "PATCH", "/api/interfaces/13/", "",
+		`{"settings": {"schedule": true, "run_interval": 7200, "x": 1}}`, 200, `{"id": 13}`)
+	_, err = s.UpdateScript(context.Background(), 13, ScriptUpdate{Schedule: &Schedule{Interval: 2 * time.Hour}})
+	require.NoError(t, err)
 
 	dtExpect(t, mt, "PATCH", "/api/interfaces/12/", "", `{"name": "renamed"}`, 200, `{"id": 12}`)
 	name := "renamed"
