@@ -31,6 +31,7 @@ const (
 	RouteListTables             = routes.ListTables
 	RouteGetTable               = routes.GetTable
 	RouteCreateQueryTable       = routes.CreateQueryTable
+	RouteUpdateTable            = routes.UpdateTable
 	RouteListRows               = routes.ListRows
 	RouteUpdateCell             = routes.UpdateCell
 	RouteQuery                  = routes.Query

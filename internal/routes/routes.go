@@ -98,6 +98,7 @@ const (
 	ListTables       = "ListTables"
 	GetTable         = "GetTable"
 	CreateQueryTable = "CreateQueryTable"
+	UpdateTable      = "UpdateTable"
 	ListRows         = "ListRows"
 	UpdateCell       = "UpdateCell"
 	Query            = "Query"
@@ -183,6 +184,8 @@ var table = []Route{
 	row(ListTables, "GET", "/api/database/tables/database/{db}/", Tenant, Doc),
 	row(GetTable, "GET", "/api/database/tables/{id}/", Tenant, Client),
 	row(CreateQueryTable, "POST", "/api/database/tables/database/{db}/", Tenant, Client),
+	row(UpdateTable, "PATCH", "/api/database/tables/{id}/", Tenant, Client,
+		note("vendor client update_table: name, query, ...")),
 	row(ListRows, "GET", "/api/database/rows/table/{id}/", Tenant, Doc,
 		note("paging shape (count/next/previous/results, page, size) inferred")),
 	row(UpdateCell, "PATCH", "/api/database/rows/table/{id}/", Tenant, Client, status(204)),

@@ -1,0 +1,220 @@
+package peliqan
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"strings"
+
+	"github.com/peliqan-community/peliqan-go/internal/routes"
+)
+
+// QueryOptions tunes Query.
+type QueryOptions struct {
+	// Database and Schema, when set, are sent as db_name and schema_name
+	// beside the query, as Peliqan's own client does; the service uses them
+	// to resolve unqualified table names (inferred). Leave them empty and
+	// qualify names in the SQL ("db"."schema"."table") to be sure.
+	Database string
+	Schema   string
+}
+
+// Column is one column of a query result.
+type Column struct {
+	Name string
+	// Type is the warehouse's type name (e.g. "varchar", "bigint").
+	Type string
+}
+
+// UnmarshalJSON reads a column sent as [name, type] (the service's form) or
+// as {"name", "type"}.
+func (c *Column) UnmarshalJSON(b []byte) error {
+	b = bytes.TrimSpace(b)
+	if len(b) > 0 && b[0] == '{' {
+		var o struct {
+			Name string `json:"name"`
+			Type string `json:"type"`
+		}
+		if err := json.Unmarshal(b, &o); err != nil {
+			return err
+		}
+		c.Name, c.Type = o.Name, o.Type
+		return nil
+	}
+	var pair []json.RawMessage
+	if err := json.Unmarshal(b, &pair); err != nil {
+		return err
+	}
+	if len(pair) == 0 {
+		return fmt.Errorf("peliqan: empty column")
+	}
+	if err := json.Unmarshal(pair[0], &c.Name); err != nil {
+		return fmt.Errorf("peliqan: column name: %w", err)
+	}
+	if len(pair) > 1 {
+		var t any
+		if err := json.Unmarshal(pair[1], &t); err != nil {
+			return err
+		}
+		if t != nil {
+			c.Type = fmt.Sprint(t)
+		}
+	}
+	return nil
+}
+
+// QueryResult is the answer to a SQL query.
+type QueryResult struct {
+	Columns []Column
+	// Rows holds one []any per record, in column order; numbers are
+	// json.Number (exact), the rest as encoding/json decodes them.
+	Rows [][]any
+
+	raw [][]json.RawMessage
+}
+
+// Query runs a SQL query on the customer's warehouse (Peliqan's Trino
+// records endpoint) and returns the columns and every record. The service
+// answers a failing query with 200 and an "error" member: that comes back as
+// an *APIError whose Message is the service's message (StatusCode is 200,
+// so it matches none of the status sentinels).
+//
+// The whole result is read into memory (capped by WithMaxResponseBytes):
+// use Rows to stream a large table.
+func (s *SubAccountClient) Query(ctx context.Context, sql string, o QueryOptions, opts ...RequestOption) (*QueryResult, error) {
+	if strings.TrimSpace(sql) == "" {
+		return nil, invalidArg("sql", "is empty")
+	}
+	body := struct {
+		Query    string `json:"query"`
+		Database string `json:"db_name,omitempty"`
+		Schema   string `json:"schema_name,omitempty"`
+	}{sql, o.Database, o.Schema}
+	route := routes.MustLookup(routes.Query)
+	var (
+		res    *QueryResult
+		errMsg string
+		data   []byte
+	)
+	resp := new(Response)
+	cl := &call{route: route, body: body, decode: func(b []byte) error {
+		var w struct {
+			Records [][]json.RawMessage `json:"records"`
+			Columns []Column            `json:"columns"`
+			Error   json.RawMessage     `json:"error"`
+		}
+		if err := json.Unmarshal(b, &w); err != nil {
+			return err
+		}
+		if msg := queryErrorMessage(w.Error); msg != "" {
+			errMsg, data = msg, b
+			return nil
+		}
+		res = &QueryResult{Columns: w.Columns, raw: w.Records, Rows: make([][]any, len(w.Records))}
+		if res.Columns == nil {
+			res.Columns = []Column{}
+		}
+		for i, rec := range w.Records {
+			row := make([]any, len(rec))
+			for j, v := range rec {
+				dec := json.NewDecoder(bytes.NewReader(v))
+				dec.UseNumber()
+				if err := dec.Decode(&row[j]); err != nil {
+					return fmt.Errorf("record %d, column %d: %w", i, j, err)
+				}
+			}
+			res.Rows[i] = row
+		}
+		return nil
+	}}
+	if err := s.c.do(ctx, cl, append(opts[:len(opts):len(opts)], WithResponse(resp))); err != nil {
+		return nil, err
+	}
+	if errMsg != "" {
+		status := resp.StatusCode
+		if status == 0 {
+			status = http.StatusOK
+		}
+		return nil, &APIError{StatusCode: status, Message: errMsg, Method: route.Method,
+			Path: route.Path, Attempts: resp.Attempts, Body: data}
+	}
+	return res, nil
+}
+
+// queryErrorMessage reads the "error" member of a records answer: a
+// string, or an object with a message; null, "" and false mean no error.
+func queryErrorMessage(raw json.RawMessage) string {
+	raw = bytes.TrimSpace(raw)
+	if len(raw) == 0 {
+		return ""
+	}
+	switch raw[0] {
+	case '"':
+		return strings.TrimSpace(jsonString(raw))
+	case '{':
+		var o struct {
+			Message string `json:"message"`
+			Detail  string `json:"detail"`
+			Error   string `json:"error"`
+		}
+		_ = json.Unmarshal(raw, &o)
+		for _, s := range []string{o.Message, o.Detail, o.Error} {
+			if s != "" {
+				return s
+			}
+		}
+		return string(raw)
+	case 'n', 'f':
+		return ""
+	}
+	return string(raw)
+}
+
+// ScanQuery decodes each record of res into a T, matching columns to T's
+// fields by name as encoding/json does (json tags, case-insensitive). A T
+// of map[string]any gets every column.
+func ScanQuery[T any](res *QueryResult) ([]T, error) {
+	if res == nil {
+		return nil, invalidArg("res", "nil *QueryResult")
+	}
+	out := make([]T, len(res.raw))
+	names := make([][]byte, len(res.Columns))
+	for i, c := range res.Columns {
+		names[i], _ = json.Marshal(c.Name)
+	}
+	var buf bytes.Buffer
+	for i, rec := range res.raw {
+		buf.Reset()
+		buf.WriteByte('{')
+		for j, v := range rec {
+			if j >= len(names) {
+				break
+			}
+			if j > 0 {
+				buf.WriteByte(',')
+			}
+			buf.Write(names[j])
+			buf.WriteByte(':')
+			buf.Write(v)
+		}
+		buf.WriteByte('}')
+		if err := json.Unmarshal(buf.Bytes(), &out[i]); err != nil {
+			return nil, fmt.Errorf("peliqan: query record %d: %w", i, err)
+		}
+	}
+	return out, nil
+}
+
+// QueryAs runs Query and decodes every record into a T with ScanQuery.
+func QueryAs[T any](ctx context.Context, s *SubAccountClient, sql string, o QueryOptions, opts ...RequestOption) ([]T, error) {
+	if s == nil {
+		return nil, invalidArg("client", "nil *SubAccountClient")
+	}
+	res, err := s.Query(ctx, sql, o, opts...)
+	if err != nil {
+		return nil, err
+	}
+	return ScanQuery[T](res)
+}

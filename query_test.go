@@ -1,0 +1,140 @@
+package peliqan
+
+import (
+	"context"
+	"encoding/json"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+const trinoAnswer = `{"records": [[1, "a@x.io", 12.5, null], [9007199254740993, "b@x.io", 0, true]],
+	"columns": [["id", "bigint"], ["email", "varchar"], ["total", "decimal(10,2)"], ["vip", "boolean"]],
+	"error": null}`
+
+func TestQuery(t *testing.T) {
+	t.Parallel()
+	s, mt := dtClient(t)
+	n := dtExpect(t, mt, "POST", "/api/database/resource/trino/records/", "",
+		`{"query": "SELECT id, email FROM orders WHERE total > 10 AND x < 3"}`, 200, trinoAnswer)
+	res, err := s.Query(context.Background(), "SELECT id, email FROM orders WHERE total > 10 AND x < 3", QueryOptions{})
+	require.NoError(t, err)
+	assert.EqualValues(t, 1, n.Load())
+	assert.Equal(t, []Column{{"id", "bigint"}, {"email", "varchar"}, {"total", "decimal(10,2)"}, {"vip", "boolean"}}, res.Columns)
+	assert.Equal(t, [][]any{
+		{json.Number("1"), "a@x.io", json.Number("12.5"), nil},
+		{json.Number("9007199254740993"), "b@x.io", json.Number("0"), true},
+	}, res.Rows)
+
+	type rec struct {
+		ID    int64   `json:"id"`
+		Email string  `json:"email"`
+		Total float64 `json:"total"`
+		VIP   bool    `json:"vip"`
+	}
+	recs, err := ScanQuery[rec](res)
+	require.NoError(t, err)
+	assert.Equal(t, []rec{{1, "a@x.io", 12.5, false}, {9007199254740993, "b@x.io", 0, true}}, recs)
+	maps, err := ScanQuery[map[string]any](res)
+	require.NoError(t, err)
+	assert.Equal(t, "b@x.io", maps[1]["email"])
+}
+
+func TestQueryOptionsAndQueryAs(t *testing.T) {
+	t.Parallel()
+	s, mt := dtClient(t)
+	dtExpect(t, mt, "POST", "/api/database/resource/trino/records/", "",
+		`{"query": "select 1 as n", "db_name": "dw_42", "schema_name": "public"}`, 200,
+		`{"records": [[1]], "columns": [{"name": "n", "type": "integer"}]}`)
+	type one struct {
+		N int `json:"n"`
+	}
+	got, err := QueryAs[one](context.Background(), s, "select 1 as n", QueryOptions{Database: "dw_42", Schema: "public"})
+	require.NoError(t, err)
+	assert.Equal(t, []one{{1}}, got)
+}
+
+func TestQueryServerErrorIn200(t *testing.T) {
+	t.Parallel()
+	for name, body := range map[string]string{
+		"string": `{"records": null, "columns": null, "error": "line 1:8: Column 'nope' cannot be resolved"}`,
+		"object": `{"error": {"message": "line 1:8: Column 'nope' cannot be resolved"}}`,
+	} {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			s, mt := dtClient(t)
+			n := dtExpect(t, mt, "POST", "/api/database/resource/trino/records/", "", `{"query": "select nope"}`, 200, body)
+			_, err := s.Query(context.Background(), "select nope", QueryOptions{})
+			var ae *APIError
+			require.ErrorAs(t, err, &ae)
+			assert.Equal(t, "line 1:8: Column 'nope' cannot be resolved", ae.Message)
+			assert.Equal(t, 200, ae.StatusCode)
+			assert.Equal(t, "POST", ae.Method)
+			assert.Equal(t, "/api/database/resource/trino/records/", ae.Path)
+			assert.Contains(t, ae.Error(), "cannot be resolved")
+			assert.EqualValues(t, 1, n.Load(), "a POST is sent once")
+		})
+	}
+}
+
+func TestQueryEmptyErrorIsSuccess(t *testing.T) {
+	t.Parallel()
+	s, mt := dtClient(t)
+	dtExpect(t, mt, "POST", "/api/database/resource/trino/records/", "", `{"query": "select 1"}`, 200,
+		`{"records": [], "columns": [["x", "integer"]], "error": ""}`)
+	res, err := s.Query(context.Background(), "select 1", QueryOptions{})
+	require.NoError(t, err)
+	assert.Empty(t, res.Rows)
+	assert.Len(t, res.Columns, 1)
+}
+
+func TestQueryHTTPErrorAndBadBody(t *testing.T) {
+	t.Parallel()
+	s, mt := dtClient(t)
+	dtExpect(t, mt, "POST", "/api/database/resource/trino/records/", "", `{"query": "select 1"}`, 400,
+		`{"error": "ERROR_QUERY", "detail": "syntax"}`)
+	_, err := s.Query(context.Background(), "select 1", QueryOptions{})
+	assert.ErrorIs(t, err, ErrValidation)
+
+	s2, mt2 := dtClient(t)
+	dtExpect(t, mt2, "POST", "/api/database/resource/trino/records/", "", `{"query": "select 1"}`, 200, `<html>`)
+	_, err = s2.Query(context.Background(), "select 1", QueryOptions{})
+	assert.ErrorIs(t, err, ErrMalformedResponse)
+}
+
+func TestQueryInvalidArguments(t *testing.T) {
+	t.Parallel()
+	s, mt := dtClient(t)
+	_, err := s.Query(context.Background(), "  \n", QueryOptions{})
+	assert.ErrorIs(t, err, ErrInvalidArgument)
+	_, err = QueryAs[map[string]any](context.Background(), nil, "select 1", QueryOptions{})
+	assert.ErrorIs(t, err, ErrInvalidArgument)
+	_, err = ScanQuery[map[string]any](nil)
+	assert.ErrorIs(t, err, ErrInvalidArgument)
+	assert.Zero(t, mt.GetTotalCallCount())
+}
+
+// FuzzQueryDecoders: columns, the error member and schedules read from
+// settings never panic on whatever the server sends.
+func FuzzQueryDecoders(f *testing.F) {
+	for _, seed := range []string{`["id", "bigint"]`, `{"name": "n", "type": "int"}`, `[]`, `[1, [2]]`, `"x"`,
+		`{"schedule": true, "run_interval": "60", "weekdays": [0, 9], "start_time": "25:00"}`, `null`} {
+		f.Add([]byte(seed))
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		var c Column
+		_ = c.UnmarshalJSON(b)
+		_ = queryErrorMessage(b)
+		if s := scheduleFromSettings(b); s != nil && !s.Disabled {
+			for _, d := range s.Weekdays {
+				assert.True(t, d >= time.Sunday && d <= time.Saturday)
+			}
+		}
+		var sc Script
+		_ = json.Unmarshal(b, &sc)
+		var run ScriptRun
+		_ = json.Unmarshal(b, &run)
+	})
+}
