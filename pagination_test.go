@@ -23,7 +23,7 @@ type item struct {
 }
 
 // listAll pages through the sub-account list with the one engine.
-func listAll(c *core, opts *ListOptions) iter.Seq2[*item, error] {
+func iterSubAccounts(c *core, opts *ListOptions) iter.Seq2[*item, error] {
 	first, _ := wire.Query(opts)
 	return paginate(context.Background(), first, func(ctx context.Context, q url.Values) (*Page[item], error) {
 		return listPage[item](ctx, c, routes.MustLookup(routes.ListSubAccounts), nil, q, nil)
@@ -44,7 +44,7 @@ func TestListShapes(t *testing.T) {
 			t.Parallel()
 			p, mt := mockPartner(t)
 			mt.RegisterResponder("GET", listURL, httpmock.NewStringResponder(200, body))
-			got, err := Collect(listAll(p.c, nil), 0)
+			got, err := Collect(iterSubAccounts(p.c, nil), 0)
 			require.NoError(t, err)
 			require.Len(t, got, 2)
 			assert.Equal(t, ID(2), got[1].ID, "numeric-string ids decode")
@@ -70,7 +70,7 @@ func TestPagingFollowsNextButOnlyItsPageParameters(t *testing.T) {
 		}
 		return httpmock.NewStringResponse(500, "unexpected"), nil
 	})
-	got, err := Collect(listAll(p.c, &ListOptions{PerPage: 2}), 0)
+	got, err := Collect(iterSubAccounts(p.c, &ListOptions{PerPage: 2}), 0)
 	require.NoError(t, err)
 	assert.Len(t, got, 4)
 	assert.Equal(t, []string{
@@ -84,14 +84,14 @@ func TestPagingStopsOnRepeatedOrEmptyPages(t *testing.T) {
 	t.Parallel()
 	p, mt := mockPartner(t)
 	mt.RegisterResponder("GET", listURL, httpmock.NewStringResponder(200, `{"data":[{"id":1}],"next":"?page=1"}`))
-	got, err := Collect(listAll(p.c, &ListOptions{Page: 1}), 0)
+	got, err := Collect(iterSubAccounts(p.c, &ListOptions{Page: 1}), 0)
 	require.NoError(t, err)
 	assert.Len(t, got, 1, "a server that points back at the same page is not looped")
 	assert.Equal(t, 1, mt.GetTotalCallCount())
 
 	p2, mt2 := mockPartner(t)
 	mt2.RegisterResponder("GET", listURL, httpmock.NewStringResponder(200, `{"data":[],"next":true}`))
-	got, err = Collect(listAll(p2.c, nil), 0)
+	got, err = Collect(iterSubAccounts(p2.c, nil), 0)
 	require.NoError(t, err)
 	assert.Empty(t, got)
 	assert.Equal(t, 1, mt2.GetTotalCallCount(), "an empty page ends the list")
@@ -118,7 +118,7 @@ func TestPagingByCountOnly(t *testing.T) {
 		}
 		return httpmock.NewStringResponse(200, `{"count":5,"results":[`+items+`]}`), nil
 	})
-	got, err := Collect(listAll(p.c, &ListOptions{PerPage: 2}), 0)
+	got, err := Collect(iterSubAccounts(p.c, &ListOptions{PerPage: 2}), 0)
 	require.NoError(t, err)
 	assert.Len(t, got, 5)
 	assert.EqualValues(t, 3, calls.Load())
@@ -130,7 +130,7 @@ func TestIteratorIsLazyAndStopsOnBreak(t *testing.T) {
 	mt.RegisterResponder("GET", listURL, func(r *http.Request) (*http.Response, error) {
 		return httpmock.NewStringResponse(200, `{"data":[{"id":1},{"id":2}],"next":true}`), nil
 	})
-	seq := listAll(p.c, nil)
+	seq := iterSubAccounts(p.c, nil)
 	assert.Zero(t, mt.GetTotalCallCount(), "nothing is fetched before the first item is asked for")
 	for it, err := range seq {
 		require.NoError(t, err)
@@ -152,7 +152,7 @@ func TestIteratorYieldsAnErrorOnceAndStops(t *testing.T) {
 		httpmock.NewStringResponder(200, `{"data":[{"id":1}],"next":2}`),
 		httpmock.NewStringResponder(404, `{"detail":"Not found."}`)))
 	var items, errs int
-	for _, err := range listAll(p.c, nil) {
+	for _, err := range iterSubAccounts(p.c, nil) {
 		if err != nil {
 			errs++
 			assert.ErrorIs(t, err, ErrNotFound)
