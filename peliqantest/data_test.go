@@ -3,6 +3,7 @@ package peliqantest
 import (
 	"net/http"
 	"net/url"
+	"sort"
 	"strconv"
 	"strings"
 	"testing"
@@ -66,6 +67,11 @@ func TestRowsPaging(t *testing.T) {
 	// Same data on every read (deterministic generation).
 	again := c.ok(routes.ListRows, tok, url.Values{"user_field_names": {"1"}, "size": {"1"}}, nil, tid).json(t)["results"].([]any)[0]
 	assert.Equal(t, first, again)
+
+	// include keeps only the named fields.
+	row = c.ok(routes.ListRows, tok, url.Values{"size": {"1"}, "user_field_names": {"true"}, "include": {"email,score"}}, nil, tid).json(t)["results"].([]any)[0].(map[string]any)
+	assert.Equal(t, []string{"email", "id", "score"}, sortedKeys(row))
+	requireTupleError(t, c.call(routes.ListRows, tok, url.Values{"include": {"nope"}}, nil, tid), http.StatusBadRequest, "ERROR_FIELD_DOES_NOT_EXIST")
 
 	requireTupleError(t, c.call(routes.ListRows, tok, url.Values{"size": {"1001"}}, nil, tid), http.StatusBadRequest, "ERROR_PAGE_SIZE_LIMIT")
 	r := c.call(routes.ListRows, tok, url.Values{"page": {"4"}}, nil, tid)
@@ -186,4 +192,13 @@ func TestLargeGeneratedTableIsCheap(t *testing.T) {
 	assert.Nil(t, m["next"])
 	q := c.ok(routes.Query, tok, nil, map[string]any{"query": "SELECT * FROM events"}).json(t)
 	assert.Contains(t, q["error"], "LIMIT")
+}
+
+func sortedKeys(m map[string]any) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
 }
