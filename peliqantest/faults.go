@@ -43,6 +43,8 @@ const (
 	FaultOversizedBody
 )
 
+// String names the kind as Request.Fault records it ("status",
+// "reset_mid_body", ...).
 func (k FaultKind) String() string {
 	switch k {
 	case FaultStatus:

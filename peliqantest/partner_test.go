@@ -46,6 +46,9 @@ func TestSubAccountPaging(t *testing.T) {
 	// Defaults: page 1, 10 per page.
 	m := c.ok(routes.ListSubAccounts, p, nil, nil).json(t)
 	assert.Len(t, m["data"], 10)
+	// page_size is accepted for per_page.
+	m = c.ok(routes.ListSubAccounts, p, url.Values{"page_size": {"20"}, "page": {"2"}}, nil).json(t)
+	assert.Len(t, m["data"], 5)
 	// Past the end: an empty page.
 	m = c.ok(routes.ListSubAccounts, p, url.Values{"page": {"9"}}, nil).json(t)
 	assert.Empty(t, m["data"])

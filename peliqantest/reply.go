@@ -177,11 +177,15 @@ func boolQuery(v string) bool {
 	return false
 }
 
-// pageParams reads page and per_page for the {data, next} lists (defaults
-// 1 and 10, as Peliqan's own client sends).
+// pageParams reads page and per_page (or page_size) for the {data, next}
+// lists (defaults 1 and 10, as Peliqan's own client sends).
 func (c *call) pageParams() (page, per int, bad reply, ok bool) {
 	page, ok1 := c.intQuery("page", 1)
-	per, ok2 := c.intQuery("per_page", 10)
+	perKey := "per_page"
+	if c.query.Get(perKey) == "" && c.query.Get("page_size") != "" {
+		perKey = "page_size" // some of Peliqan's own tooling sends this
+	}
+	per, ok2 := c.intQuery(perKey, 10)
 	if !ok1 || page < 1 {
 		return 0, 0, fieldErrors("page", "A valid positive integer is required."), false
 	}

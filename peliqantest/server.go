@@ -309,11 +309,13 @@ func (w *recWriter) recordOnce(status int) {
 	}
 }
 
+// WriteHeader records the request with its status, then writes it.
 func (w *recWriter) WriteHeader(code int) {
 	w.recordOnce(code)
 	w.ResponseWriter.WriteHeader(code)
 }
 
+// Write records the request as a 200 if no status was written yet.
 func (w *recWriter) Write(b []byte) (int, error) {
 	w.recordOnce(http.StatusOK)
 	return w.ResponseWriter.Write(b)

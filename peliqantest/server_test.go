@@ -2,9 +2,12 @@ package peliqantest
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -274,4 +277,67 @@ func TestPartnerClientHelper(t *testing.T) {
 	for _, r := range srv.Requests() {
 		assert.Equal(t, "JWT [REDACTED]", r.Header.Get("Authorization"))
 	}
+}
+
+func TestConcurrentClients(t *testing.T) {
+	t.Parallel()
+	srv := NewServer(t, WithFixture(Generate(3, 4, 2, 20)), WithSyncDuration(5*time.Millisecond))
+	srv.AddFaultRule(FaultRule{Route: routes.ListRows, Probability: 0.2, Fault: LatencyFault(2 * time.Millisecond)})
+	c := newTC(t, srv)
+	seeded := srv.Seeded().SubAccounts
+	toks := make([]string, len(seeded))
+	for i, sa := range seeded {
+		toks[i] = c.tenantToken(sa.ExternalID)
+	}
+	createPath := path(t, routes.CreateSubAccount)
+	type connPaths struct{ sync, status, rows string }
+	paths := map[string]connPaths{}
+	for _, sa := range seeded {
+		for _, cn := range sa.Connections {
+			paths[cn.ID.String()] = connPaths{
+				sync:   path(t, routes.SyncServer, cn.ID.String()),
+				status: path(t, routes.GetServerSyncRunStatus, cn.ID.String()),
+				rows:   path(t, routes.ListRows, cn.Tables[0].String()),
+			}
+		}
+	}
+	const workers, each = 16, 20
+	errs := make(chan error, workers*each)
+	var wg sync.WaitGroup
+	for w := range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			sa, tok := seeded[w%len(seeded)], toks[w%len(seeded)]
+			cp := paths[sa.Connections[w%2].ID.String()]
+			for i := range each {
+				var r resp
+				switch i % 4 {
+				case 0:
+					r = c.raw("GET", cp.sync, nil, tok, nil)
+				case 1:
+					r = c.raw("GET", cp.status, nil, tok, nil)
+				case 2:
+					r = c.raw("GET", cp.rows, nil, tok, nil)
+				case 3:
+					r = c.raw("POST", createPath, nil, srv.PartnerToken(),
+						map[string]any{"external_id": "w" + strconv.Itoa(w) + "-" + strconv.Itoa(i)})
+				}
+				if r.err != nil {
+					errs <- r.err
+				} else if r.status >= 300 && !(i%4 == 0 && r.status == http.StatusBadRequest) {
+					errs <- fmt.Errorf("%d: %s", r.status, r.body)
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+	assert.Equal(t, workers*each/4, srv.Count(routes.CreateSubAccount))
+	assert.Equal(t, workers*each/4, srv.Count(routes.SyncServer))
+	m := c.ok(routes.ListSubAccounts, srv.PartnerToken(), url.Values{"per_page": {"1000"}}, nil).json(t)
+	assert.Len(t, m["data"], 4+workers*each/4)
 }
