@@ -1,12 +1,14 @@
 package peliqantest
 
 import (
+	"encoding/json"
 	"net/http"
 	"net/url"
 	"sort"
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -201,4 +203,24 @@ func sortedKeys(m map[string]any) []string {
 	}
 	sort.Strings(out)
 	return out
+}
+
+func TestGeneratedRowFastPathMatchesValues(t *testing.T) {
+	t.Parallel()
+	st := newState(config{now: time.Now})
+	a := st.addSubAccount(profile{ExternalID: "x"}, time.Now())
+	fields := append(append([]FieldFixture{}, contactsTable.Fields...), dealsTable.Fields...)
+	tb := st.newTable(a.dw, a.dw.schemas[0], "t", fields, 12345, time.Now())
+	tb.gen = 50
+	for pk := int64(1); pk <= 50; pk++ {
+		for _, names := range []bool{true, false} {
+			fast := tb.appendRow(nil, pk, names, nil)
+			tb.overrides = map[int64]map[int]any{pk: {}} // forces the values() path
+			slow := tb.appendRow(nil, pk, names, nil)
+			tb.overrides = nil
+			require.Equal(t, string(slow), string(fast))
+			var m map[string]any
+			require.NoError(t, json.Unmarshal(fast, &m))
+		}
+	}
 }

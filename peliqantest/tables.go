@@ -176,22 +176,38 @@ func (t *table) view() map[string]any {
 func (t *table) appendRow(b []byte, pk int64, userNames bool, cols []bool) []byte {
 	b = append(b, `{"id":`...)
 	b = strconv.AppendInt(b, pk, 10)
+	if t.source == nil && pk > int64(len(t.fixed)) && t.overrides[pk] == nil {
+		// A generated row: write the cells straight into b (no boxing).
+		for i, f := range t.fields {
+			if cols != nil && !cols[i] {
+				continue
+			}
+			b = t.appendKey(b, i, userNames)
+			b = appendGenValue(b, t.seed, f, i, pk)
+		}
+		return append(b, '}')
+	}
 	for i, v := range t.values(pk) {
 		if cols != nil && !cols[i] {
 			continue
 		}
-		b = append(b, ',')
-		if userNames {
-			b = appendJSONString(b, t.fields[i].Name)
-		} else {
-			b = append(b, `"field_`...)
-			b = strconv.AppendInt(b, t.fields[i].ID, 10)
-			b = append(b, '"')
-		}
-		b = append(b, ':')
+		b = t.appendKey(b, i, userNames)
 		b = appendJSONValue(b, v)
 	}
 	return append(b, '}')
+}
+
+// appendKey writes ',"<key>":' for field i.
+func (t *table) appendKey(b []byte, i int, userNames bool) []byte {
+	b = append(b, ',')
+	if userNames {
+		b = appendJSONString(b, t.fields[i].Name)
+	} else {
+		b = append(b, `"field_`...)
+		b = strconv.AppendInt(b, t.fields[i].ID, 10)
+		b = append(b, '"')
+	}
+	return append(b, ':')
 }
 
 func appendJSONValue(b []byte, v any) []byte {
@@ -264,9 +280,56 @@ func mix(x uint64) uint64 { // splitmix64 finaliser
 	return x
 }
 
+// capWords are words with a capital first letter.
+var capWords = func() []string {
+	out := make([]string, len(words))
+	for i, w := range words {
+		out[i] = strings.ToUpper(w[:1]) + w[1:]
+	}
+	return out
+}()
+
+func cellHash(seed uint64, i int, pk int64) uint64 {
+	return mix(seed ^ mix(uint64(pk)*0x9e3779b97f4a7c15+uint64(i+1)))
+}
+
+// appendGenValue writes the JSON of genValue(seed, f, i, pk) without
+// allocating; a test checks the two agree.
+func appendGenValue(b []byte, seed uint64, f *field, i int, pk int64) []byte {
+	h := cellHash(seed, i, pk)
+	n := uint64(len(words))
+	switch f.Type {
+	case "email":
+		b = append(b, '"')
+		b = append(b, words[h%n]...)
+		b = append(b, '.')
+		b = strconv.AppendInt(b, pk, 10)
+		return append(b, `@example.com"`...)
+	case "number":
+		return strconv.AppendInt(b, int64(h%1000), 10)
+	case "decimal":
+		return strconv.AppendFloat(b, float64(h%1000000)/100, 'f', -1, 64)
+	case "boolean":
+		return strconv.AppendBool(b, h&1 == 1)
+	case "date":
+		b = append(b, '"')
+		b = genBase.Add(time.Duration(pk)*time.Hour+time.Duration(h%3600)*time.Second).AppendFormat(b, time.RFC3339)
+		return append(b, '"')
+	}
+	b = append(b, '"')
+	if f.Name == "stage" {
+		b = append(b, stages[h%uint64(len(stages))]...)
+	} else {
+		b = append(b, capWords[h%n]...)
+		b = append(b, ' ')
+		b = append(b, capWords[(h>>20)%n]...)
+	}
+	return append(b, '"')
+}
+
 // genValue is the deterministic value of a generated cell.
 func genValue(seed uint64, f *field, i int, pk int64) any {
-	h := mix(seed ^ mix(uint64(pk)*0x9e3779b97f4a7c15+uint64(i+1)))
+	h := cellHash(seed, i, pk)
 	w := words[h%uint64(len(words))]
 	switch f.Type {
 	case "email":
@@ -283,8 +346,8 @@ func genValue(seed uint64, f *field, i int, pk int64) any {
 	if f.Name == "stage" {
 		return stages[h%uint64(len(stages))]
 	}
-	w2 := words[(h>>20)%uint64(len(words))]
-	return strings.ToUpper(w[:1]) + w[1:] + " " + strings.ToUpper(w2[:1]) + w2[1:]
+	n := uint64(len(words))
+	return capWords[h%n] + " " + capWords[(h>>20)%n]
 }
 
 // tableSeed derives a table's generator seed from its connection and name.
