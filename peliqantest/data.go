@@ -11,6 +11,11 @@ import (
 	"github.com/peliqan-community/peliqan-go/internal/routes"
 )
 
+// updateTableRoute is the name of the PATCH /api/database/tables/{id}/ row
+// (routes.UpdateTable), added to the routes table by the data work; the
+// handler serves as soon as the row is there.
+const updateTableRoute = "UpdateTable"
+
 const (
 	defaultRowPageSize = 100
 	maxRowPageSize     = 1000
@@ -22,6 +27,7 @@ func dataHandlers() map[string]handlerFunc {
 		routes.ListTables:       withDatabase(listTables),
 		routes.GetTable:         withTable(func(c *call, t *table) reply { return c.ok(t.view()) }),
 		routes.CreateQueryTable: withDatabase(createQueryTable),
+		updateTableRoute:        withTable(updateTable),
 		routes.ListRows:         withTable(listRows),
 		routes.UpdateCell:       withTable(updateCell),
 		routes.Query:            query,
@@ -124,14 +130,62 @@ func createQueryTable(c *call, d *database) reply {
 		}
 	}
 	t := c.s.st.newTable(d, sc, b.Name, nil, 0, c.now)
-	t.tableType, t.query = "query", b.Query
-	if q, err := parseSelect(b.Query); err == nil {
-		if src := c.s.st.resolveTable(c.acct, q.parts); src != nil {
+	t.tableType = "query"
+	c.s.st.setQuery(c.acct, t, b.Query)
+	return c.ok(t.view())
+}
+
+// setQuery (re)binds a query table to its SQL: a query the fake can
+// evaluate makes the table a live view of its source, with the source's
+// fields; any other SQL leaves it empty.
+func (st *state) setQuery(a *account, t *table, sql string) {
+	t.query, t.source, t.limit = sql, nil, -1
+	t.fields, t.fieldIndex = nil, map[string]int{}
+	if q, err := parseSelect(sql); err == nil {
+		if src := st.resolveTable(a, q.parts); src != nil && src != t {
 			t.source, t.limit = src, q.limit
 			for _, f := range src.fields {
-				t.addField(c.s.st, f.Name, f.Type)
+				t.addField(st, f.Name, f.Type)
 			}
 		}
+	}
+}
+
+type tableUpdateBody struct {
+	Name  *string `json:"name"`
+	Query *string `json:"query"`
+}
+
+// updateTable renames a table or changes a query table's SQL (PATCH, as
+// Peliqan's client's update_table does); it answers the table.
+func updateTable(c *call, t *table) reply {
+	var b tableUpdateBody
+	if rep, ok := c.decodeBody(&b); !ok {
+		return rep
+	}
+	if b.Name != nil {
+		name := strings.TrimSpace(*b.Name)
+		if name == "" {
+			return fieldErrors("name", "This field may not be blank.")
+		}
+		for _, id := range t.database.tables {
+			if o := c.s.st.tables[id]; o != nil && o != t && o.schema == t.schema && o.Name == name {
+				return c.peliqanError(http.StatusBadRequest, "ERROR_TABLE_ALREADY_EXISTS",
+					fmt.Sprintf("A table named %q already exists in schema %q", name, t.schema.Name))
+			}
+		}
+	}
+	if b.Query != nil {
+		if t.tableType != "query" {
+			return c.peliqanError(http.StatusBadRequest, "ERROR_TABLE_NOT_A_QUERY", "Only a query table has a query")
+		}
+		if strings.TrimSpace(*b.Query) == "" {
+			return fieldErrors("query", "This field may not be blank.")
+		}
+		c.s.st.setQuery(c.acct, t, *b.Query)
+	}
+	if b.Name != nil {
+		t.Name = strings.TrimSpace(*b.Name)
 	}
 	return c.ok(t.view())
 }

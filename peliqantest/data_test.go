@@ -224,3 +224,32 @@ func TestGeneratedRowFastPathMatchesValues(t *testing.T) {
 		}
 	}
 }
+
+func TestUpdateTable(t *testing.T) {
+	t.Parallel()
+	if _, ok := routes.Lookup(updateTableRoute); !ok {
+		t.Skip("the UpdateTable row is not in this routes table yet")
+	}
+	srv := NewServer(t)
+	sa := seedOne(t, srv, 8)
+	c := newTC(t, srv)
+	tok := c.tenantToken("acme")
+	db := sa.DatabaseID.String()
+	qt := c.ok(routes.CreateQueryTable, tok, nil, map[string]any{"name": "top", "query": "SELECT * FROM contacts LIMIT 5"}, db).json(t)
+	qid := id(qt["id"])
+
+	up := c.ok(updateTableRoute, tok, nil, map[string]any{"name": "top2", "query": "SELECT * FROM deals LIMIT 2"}, qid).json(t)
+	assert.Equal(t, "top2", up["name"])
+	assert.Equal(t, "SELECT * FROM deals LIMIT 2", up["query"])
+	assert.Equal(t, 2.0, up["row_count"])
+	assert.Len(t, up["all_fields"], 5)
+	rows := c.ok(routes.ListRows, tok, url.Values{"user_field_names": {"true"}}, nil, qid).json(t)["results"].([]any)
+	assert.Contains(t, rows[0], "stage")
+
+	contacts := sa.Connections[0].Tables[0].String()
+	requireTupleError(t, c.call(updateTableRoute, tok, nil, map[string]any{"query": "SELECT 1"}, contacts), http.StatusBadRequest, "ERROR_TABLE_NOT_A_QUERY")
+	c.ok(routes.CreateQueryTable, tok, nil, map[string]any{"name": "other", "query": "SELECT 1"}, db)
+	requireTupleError(t, c.call(updateTableRoute, tok, nil, map[string]any{"name": "other"}, qid), http.StatusBadRequest, "ERROR_TABLE_ALREADY_EXISTS")
+	assert.Equal(t, http.StatusBadRequest, c.call(updateTableRoute, tok, nil, map[string]any{"name": " "}, qid).status)
+	assert.Equal(t, "top2", c.ok(routes.GetTable, tok, nil, nil, qid).json(t)["name"])
+}

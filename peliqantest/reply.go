@@ -53,7 +53,11 @@ func init() {
 	handlers = map[string]handlerFunc{}
 	for _, m := range []map[string]handlerFunc{partnerHandlers(), serverHandlers(), dataHandlers(), scriptHandlers()} {
 		for k, v := range m {
-			handlers[k] = v
+			// A handler may be written ahead of its row in the routes table
+			// (a route another branch adds); it serves once the row exists.
+			if _, ok := routes.Lookup(k); ok {
+				handlers[k] = v
+			}
 		}
 	}
 }
