@@ -61,6 +61,11 @@
 // and AddFaultRule inject failures: a status with a body and Retry-After,
 // added latency, a connection reset before the response or in the middle
 // of the body, truncated JSON, a proxy's HTML error page, an oversized body.
+// Rules are drawn from a seeded source (WithFaultSeed), so a run's faults
+// repeat. A constant server latency, for benchmarks, is a rule that always
+// fires:
+//
+//	srv.AddFaultRule(peliqantest.FaultRule{Probability: 1, Fault: peliqantest.LatencyFault(20 * time.Millisecond)})
 //
 // # Standalone
 //

@@ -19,9 +19,9 @@ type FaultKind int
 
 // Fault kinds.
 const (
-	// FaultStatus answers Fault.Status with Fault.Body (a Peliqan-shaped
-	// error body when empty) and Fault.RetryAfter; the request is not acted
-	// on.
+	// FaultStatus answers Fault.Status (default 500) with Fault.Body (a
+	// Peliqan-shaped error body when empty) and Fault.RetryAfter; the
+	// request is not acted on.
 	FaultStatus FaultKind = iota + 1
 	// FaultLatency waits Fault.Delay, then serves the request normally.
 	FaultLatency
