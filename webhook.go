@@ -247,11 +247,11 @@ func WebhookHandler(secret string, fn func(context.Context, *WebhookEvent) error
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Method != http.MethodPost {
 			w.Header().Set("Allow", http.MethodPost)
-			writeJSONError(w, http.StatusMethodNotAllowed, "method_not_allowed")
+			writeEmbedError(w, http.StatusMethodNotAllowed, "method_not_allowed")
 			return
 		}
 		if secret == "" || fn == nil {
-			writeJSONError(w, http.StatusInternalServerError, "webhook_not_configured")
+			writeEmbedError(w, http.StatusInternalServerError, "webhook_not_configured")
 			return
 		}
 		r.Body = http.MaxBytesReader(w, r.Body, cfg.maxBody+1)
@@ -259,34 +259,34 @@ func WebhookHandler(secret string, fn func(context.Context, *WebhookEvent) error
 		switch {
 		case err == nil:
 		case errors.Is(err, ErrWebhookTooLarge):
-			writeJSONError(w, http.StatusRequestEntityTooLarge, "body_too_large")
+			writeEmbedError(w, http.StatusRequestEntityTooLarge, "body_too_large")
 			return
 		case errors.Is(err, ErrWebhookSignature):
-			writeJSONError(w, http.StatusUnauthorized, "invalid_signature")
+			writeEmbedError(w, http.StatusUnauthorized, "invalid_signature")
 			return
 		case errors.Is(err, ErrWebhookMalformed):
-			writeJSONError(w, http.StatusBadRequest, "malformed_body")
+			writeEmbedError(w, http.StatusBadRequest, "malformed_body")
 			return
 		default:
 			var mbe *http.MaxBytesError
 			if errors.As(err, &mbe) {
-				writeJSONError(w, http.StatusRequestEntityTooLarge, "body_too_large")
+				writeEmbedError(w, http.StatusRequestEntityTooLarge, "body_too_large")
 				return
 			}
-			writeJSONError(w, http.StatusBadRequest, "unreadable_body")
+			writeEmbedError(w, http.StatusBadRequest, "unreadable_body")
 			return
 		}
 		if err := fn(r.Context(), ev); err != nil {
-			writeJSONError(w, http.StatusInternalServerError, "handler_failed")
+			writeEmbedError(w, http.StatusInternalServerError, "handler_failed")
 			return
 		}
 		w.WriteHeader(http.StatusNoContent)
 	})
 }
 
-// writeJSONError writes {"error": code} with status, uncached. code is one
+// writeEmbedError writes {"error": code} with status, uncached. code is one
 // of this package's fixed strings, never a message from an error value.
-func writeJSONError(w http.ResponseWriter, status int, code string) {
+func writeEmbedError(w http.ResponseWriter, status int, code string) {
 	h := w.Header()
 	h.Set("Content-Type", "application/json; charset=utf-8")
 	h.Set("Cache-Control", "no-store")
