@@ -254,7 +254,8 @@ func sameHostRedirects(req *http.Request, via []*http.Request) error {
 // their tokens, integrations and connector definitions. It is immutable and
 // safe for concurrent use.
 type PartnerClient struct {
-	c *core
+	c  *core
+	st *partnerState // tenant clients and in-process flights (subaccount.go)
 }
 
 // NewPartnerClient returns a client that authenticates with the partner
@@ -264,7 +265,7 @@ func NewPartnerClient(partnerToken string, opts ...Option) (*PartnerClient, erro
 	if err != nil {
 		return nil, err
 	}
-	return &PartnerClient{c: c}, nil
+	return &PartnerClient{c: c, st: newPartnerState()}, nil
 }
 
 // SubAccountClient calls the tenant API of one sub-account (one of your

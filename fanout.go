@@ -1,0 +1,180 @@
+package peliqan
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strconv"
+	"sync"
+)
+
+// ForEachOption changes how ForEachSubAccount runs.
+type ForEachOption func(*forEachConfig)
+
+type forEachConfig struct {
+	failFast   bool
+	perPage    int
+	perPageSet bool
+	reqOpts    []RequestOption
+}
+
+// FailFast makes ForEachSubAccount stop at the first failure: the context
+// given to running calls is cancelled, no further customer is started, and
+// that first failure is returned.
+func FailFast() ForEachOption { return func(c *forEachConfig) { c.failFast = true } }
+
+// ForEachPageSize sets how many sub-accounts each list request asks for
+// (per_page); the default is the server's (10). It must be 1..1000.
+func ForEachPageSize(n int) ForEachOption {
+	return func(c *forEachConfig) { c.perPage, c.perPageSet = n, true }
+}
+
+// ForEachRequestOptions applies opts to the list requests ForEachSubAccount
+// sends (not to the calls fn makes).
+func ForEachRequestOptions(opts ...RequestOption) ForEachOption {
+	return func(c *forEachConfig) { c.reqOpts = append(c.reqOpts, opts...) }
+}
+
+// SubAccountError is the failure of fn for one customer in
+// ForEachSubAccount. It unwraps to fn's error, so errors.Is and errors.As
+// see through it.
+type SubAccountError struct {
+	ID         ID
+	ExternalID string
+	Err        error
+}
+
+func (e *SubAccountError) Error() string {
+	return "peliqan: sub-account " + e.ID.String() + " (external_id " + strconv.Quote(e.ExternalID) + "): " + errString(e.Err)
+}
+
+// Unwrap returns fn's error.
+func (e *SubAccountError) Unwrap() error { return e.Err }
+
+func errString(err error) string {
+	if err == nil {
+		return "<nil>"
+	}
+	return err.Error()
+}
+
+// ForEachSubAccount pages through all your sub-accounts and calls fn for
+// each, at most concurrency at a time, with the customer and its tenant
+// client (from SubAccount: the identity token is fetched on first use and
+// cached). Pages are fetched lazily, as workers free up, so memory stays at
+// about one page however many customers you have. A customer listed twice
+// (pages shifting while accounts are added) is processed once.
+//
+// By default every customer is processed and the result is errors.Join of
+// one *SubAccountError per failed customer, sorted by id, plus the list
+// error if listing stopped early; nil when all succeeded. With FailFast the
+// first failure cancels the rest and is returned alone.
+//
+// When ctx ends, no new customer is started, running calls see their
+// context cancelled, and ForEachSubAccount returns ctx.Err() (joined with
+// failures that were not caused by the cancellation) once every goroutine it
+// started has returned. concurrency < 1 is refused with ErrInvalidArgument.
+func (p *PartnerClient) ForEachSubAccount(ctx context.Context, concurrency int,
+	fn func(ctx context.Context, sa SubAccount, t *SubAccountClient) error, opts ...ForEachOption) error {
+	switch {
+	case ctx == nil:
+		return invalidArg("ctx", "nil context")
+	case concurrency < 1:
+		return invalidArg("concurrency", "must be at least 1 (got %d)", concurrency)
+	case fn == nil:
+		return invalidArg("fn", "is nil")
+	}
+	var cfg forEachConfig
+	for _, o := range opts {
+		if o != nil {
+			o(&cfg)
+		}
+	}
+	if cfg.perPageSet && (cfg.perPage < 1 || cfg.perPage > 1000) {
+		return invalidArg("ForEachPageSize", "must be 1..1000 (got %d)", cfg.perPage)
+	}
+	if _, err := applyCallOptions(cfg.reqOpts); err != nil {
+		return err
+	}
+
+	runCtx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	// A semaphore: a channel of empty structs allocates no buffer, whatever
+	// its capacity.
+	sem := make(chan struct{}, concurrency)
+	var (
+		wg    sync.WaitGroup
+		mu    sync.Mutex
+		fails []*SubAccountError
+		first error
+	)
+	fail := func(e *SubAccountError) {
+		mu.Lock()
+		defer mu.Unlock()
+		fails = append(fails, e)
+		if cfg.failFast && first == nil {
+			first = e
+			cancel()
+		}
+	}
+	seen := make(map[ID]struct{})
+	var listErr error
+	for sa, err := range p.SubAccounts(runCtx, &ListOptions{PerPage: cfg.perPage}, cfg.reqOpts...) {
+		if err != nil {
+			listErr = err
+			break
+		}
+		if _, dup := seen[sa.ID]; dup && sa.ID != 0 {
+			continue
+		}
+		seen[sa.ID] = struct{}{}
+		select {
+		case sem <- struct{}{}:
+		case <-runCtx.Done():
+		}
+		if runCtx.Err() != nil {
+			break // ended or failed fast: start nothing more
+		}
+		s := *sa
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer func() { <-sem }()
+			if runCtx.Err() != nil {
+				return
+			}
+			t, err := p.SubAccount(runCtx, ByAccountID(s.ID))
+			if err == nil {
+				err = fn(runCtx, s, t)
+			}
+			if err != nil {
+				fail(&SubAccountError{ID: s.ID, ExternalID: s.ExternalID, Err: err})
+			}
+		}()
+	}
+	wg.Wait()
+
+	if first != nil {
+		return first
+	}
+	if cerr := ctx.Err(); cerr != nil {
+		errs := []error{cerr}
+		for _, f := range fails {
+			if !isContextErr(f.Err) {
+				errs = append(errs, f)
+			}
+		}
+		return errors.Join(errs...)
+	}
+	slices.SortStableFunc(fails, func(a, b *SubAccountError) int { return cmp.Compare(a.ID, b.ID) })
+	errs := make([]error, 0, len(fails)+1)
+	for _, f := range fails {
+		errs = append(errs, f)
+	}
+	if listErr != nil {
+		errs = append(errs, fmt.Errorf("peliqan: listing sub-accounts stopped: %w", listErr))
+	}
+	return errors.Join(errs...)
+}
