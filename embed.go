@@ -2,11 +2,17 @@ package peliqan
 
 import (
 	"bytes"
+	"encoding/json"
+	"errors"
 	"html/template"
+	"log/slog"
+	"net/http"
 	"net/url"
 	"regexp"
 	"slices"
 	"strings"
+	"sync"
+	"time"
 )
 
 // DefaultWidgetScriptURL is Peliqan's embed script (v1.3), loaded as a
@@ -248,4 +254,223 @@ func checkPageURL(name, raw string) error {
 		return nil
 	}
 	return invalidArg(name, "must be https, http on a loopback host, or a path on this site")
+}
+
+// IntegrationTokenMargin is how long before its expiry a cached integration
+// token stops being handed out, so the widget never starts with a token
+// about to die.
+const IntegrationTokenMargin = 5 * time.Minute
+
+// DefaultTokenCacheSize is how many customers' integration tokens
+// IntegrationTokenHandler keeps by default.
+const DefaultTokenCacheSize = 1024
+
+// TokenHandlerOption configures IntegrationTokenHandler.
+type TokenHandlerOption func(*tokenHandler)
+
+// WithTokenCache sets how many customers' tokens the handler keeps (0 turns
+// the cache off: every request mints a token).
+func WithTokenCache(maxEntries int) TokenHandlerOption {
+	return func(h *tokenHandler) {
+		if maxEntries < 0 {
+			maxEntries = 0
+		}
+		h.cache.max = maxEntries
+	}
+}
+
+// WithTokenHandlerLogger logs the handler's failures to l (Peliqan errors at
+// Error, misconfiguration at Error). Tokens are never logged, nor what
+// identify returned.
+func WithTokenHandlerLogger(l *slog.Logger) TokenHandlerOption {
+	return func(h *tokenHandler) { h.log = l }
+}
+
+// WithTokenHandlerCrossOrigin replaces the handler's cross-origin check
+// (a zero http.CrossOriginProtection by default, which refuses POSTs a
+// browser marks as cross-site, and lets same-origin and non-browser requests
+// through). Pass one with AddTrustedOrigin for a page served from another
+// origin, or nil to turn the check off.
+func WithTokenHandlerCrossOrigin(c *http.CrossOriginProtection) TokenHandlerOption {
+	return func(h *tokenHandler) { h.cop = c }
+}
+
+// IntegrationTokenHandler is the endpoint the page calls (WidgetConfig.TokenURL)
+// for a fresh integration token for the logged-in customer. identify decides
+// who the caller is, from your own session (cookie, header): the request
+// body is never read, so a page cannot ask for another customer's token.
+//
+// It answers POST only (405 with "Allow: POST" otherwise), always with JSON
+// and "Cache-Control: no-store":
+//
+//	200 {"integration_token": "...", "expires_at": "2026-11-23T10:30:00Z"}
+//	401 {"error": "unauthenticated"}  identify failed (any error but the one below)
+//	403 {"error": "forbidden"}        identify's error matches ErrForbidden
+//	403 {"error": "cross_origin"}     a browser sent it from another site
+//	500 {"error": "internal_error"}   identify gave an incomplete profile, or p/identify is nil
+//	502 {"error": "upstream_error"}   Peliqan's integrate call failed
+//
+// Error bodies never carry error text, Peliqan's answer or a token.
+//
+// Tokens are cached per customer profile (bounded by WithTokenCache, safe for
+// concurrent use) and reused until IntegrationTokenMargin before they expire.
+func IntegrationTokenHandler(p *PartnerClient, identify func(*http.Request) (Integration, error), opts ...TokenHandlerOption) http.Handler {
+	h := &tokenHandler{
+		p:        p,
+		identify: identify,
+		cop:      http.NewCrossOriginProtection(),
+		now:      time.Now,
+		cache:    tokenCache{max: DefaultTokenCacheSize},
+	}
+	for _, o := range opts {
+		if o != nil {
+			o(h)
+		}
+	}
+	return h
+}
+
+type tokenHandler struct {
+	p        *PartnerClient
+	identify func(*http.Request) (Integration, error)
+	cop      *http.CrossOriginProtection
+	log      *slog.Logger
+	now      func() time.Time
+	cache    tokenCache
+}
+
+type tokenResponse struct {
+	Token     string `json:"integration_token"`
+	ExpiresAt string `json:"expires_at"`
+}
+
+func (h *tokenHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if r.Method != http.MethodPost {
+		w.Header().Set("Allow", http.MethodPost)
+		writeEmbedError(w, http.StatusMethodNotAllowed, "method_not_allowed")
+		return
+	}
+	if h.cop != nil {
+		if err := h.cop.Check(r); err != nil {
+			writeEmbedError(w, http.StatusForbidden, "cross_origin")
+			return
+		}
+	}
+	if h.p == nil || h.identify == nil {
+		h.logError(r, "peliqan: IntegrationTokenHandler has no partner client or identify func", nil)
+		writeEmbedError(w, http.StatusInternalServerError, "internal_error")
+		return
+	}
+	in, err := h.identify(r)
+	if err != nil {
+		if errors.Is(err, ErrForbidden) {
+			writeEmbedError(w, http.StatusForbidden, "forbidden")
+		} else {
+			writeEmbedError(w, http.StatusUnauthorized, "unauthenticated")
+		}
+		return
+	}
+	tok, ok := h.cache.get(in, h.now())
+	if !ok {
+		t, err := h.p.IntegrationToken(r.Context(), in)
+		switch {
+		case err == nil:
+			tok = *t
+			h.cache.put(in, tok, h.now())
+		case errors.Is(err, ErrInvalidArgument):
+			h.logError(r, "peliqan: identify returned an incomplete integration profile", err)
+			writeEmbedError(w, http.StatusInternalServerError, "internal_error")
+			return
+		default:
+			h.logError(r, "peliqan: minting an integration token failed", err)
+			writeEmbedError(w, http.StatusBadGateway, "upstream_error")
+			return
+		}
+	}
+	b, err := json.Marshal(tokenResponse{Token: tok.Token, ExpiresAt: tok.ExpiresAt.UTC().Format(time.RFC3339)})
+	if err != nil {
+		writeEmbedError(w, http.StatusInternalServerError, "internal_error")
+		return
+	}
+	hd := w.Header()
+	hd.Set("Content-Type", "application/json; charset=utf-8")
+	hd.Set("Cache-Control", "no-store")
+	hd.Set("Pragma", "no-cache")
+	hd.Set("X-Content-Type-Options", "nosniff")
+	w.WriteHeader(http.StatusOK)
+	_, _ = w.Write(append(b, '\n'))
+}
+
+// logError logs msg with err's text (the SDK's errors never carry tokens).
+func (h *tokenHandler) logError(r *http.Request, msg string, err error) {
+	if h.log == nil {
+		return
+	}
+	attrs := []slog.Attr{slog.String("path", r.URL.Path)}
+	if err != nil {
+		attrs = append(attrs, slog.String("error", err.Error()))
+	}
+	h.log.LogAttrs(r.Context(), slog.LevelError, msg, attrs...)
+}
+
+// tokenCache keeps at most max integration tokens, one per customer
+// profile, each until IntegrationTokenMargin before its expiry.
+type tokenCache struct {
+	mu  sync.Mutex
+	max int
+	m   map[Integration]IntegrationToken
+}
+
+func (c *tokenCache) get(key Integration, now time.Time) (IntegrationToken, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	t, ok := c.m[key]
+	if !ok {
+		return IntegrationToken{}, false
+	}
+	if !usable(t, now) {
+		delete(c.m, key)
+		return IntegrationToken{}, false
+	}
+	return t, true
+}
+
+func (c *tokenCache) put(key Integration, t IntegrationToken, now time.Time) {
+	if c.max <= 0 || !usable(t, now) {
+		return
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.m == nil {
+		c.m = make(map[Integration]IntegrationToken)
+	}
+	if _, ok := c.m[key]; !ok && len(c.m) >= c.max {
+		// Full: drop what is stale, then, if need be, the entry that
+		// expires first.
+		var victim Integration
+		var first time.Time
+		for k, v := range c.m {
+			if !usable(v, now) {
+				delete(c.m, k)
+				continue
+			}
+			if first.IsZero() || v.ExpiresAt.Before(first) {
+				victim, first = k, v.ExpiresAt
+			}
+		}
+		if len(c.m) >= c.max {
+			delete(c.m, victim)
+		}
+	}
+	c.m[key] = t
+}
+
+func (c *tokenCache) len() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return len(c.m)
+}
+
+func usable(t IntegrationToken, now time.Time) bool {
+	return now.Before(t.ExpiresAt.Add(-IntegrationTokenMargin))
 }
