@@ -77,7 +77,8 @@ var widgetTemplate = template.Must(template.New("peliqan-widget").Parse(widgetHT
 // which keeps tokens out of cached HTML and works for pages that outlive a
 // token.
 type WidgetConfig struct {
-	// Token is an integration token for the logged-in customer.
+	// Token is an integration token for the logged-in customer. It ends up
+	// in the HTML: serve that page with "Cache-Control: no-store".
 	Token string
 	// TokenURL is a same-origin path or URL served by IntegrationTokenHandler.
 	TokenURL string
@@ -124,9 +125,13 @@ var widgetJSPath = regexp.MustCompile(`^[A-Za-z_$][A-Za-z0-9_$]*(\.[A-Za-z_$][A-
 // OnConnected that is not a JavaScript identifier path, or a script or token
 // URL that is not https/loopback http/same-site.
 //
-// The initialisation call itself is inferred (see the package's widget
-// template): Peliqan.initialize({integrationToken, availableConnectors,
-// selectedConnector, onConnected}).
+// The initialisation call is inferred (Peliqan's documentation names it but
+// does not show it); the rendered script calls
+//
+//	Peliqan.initialize({integrationToken, availableConnectors, selectedConnector, onConnected})
+//
+// once the embed script has loaded and, with a TokenURL, once the token has
+// been fetched.
 func Widget(cfg WidgetConfig) (template.HTML, error) {
 	data, err := cfg.templateData()
 	if err != nil {

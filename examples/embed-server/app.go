@@ -49,6 +49,8 @@ type config struct {
 	// WebhookSecret is the signing secret set in Peliqan's webhook settings.
 	WebhookSecret string
 	Logger        *slog.Logger
+	// Customers replaces the demo customers (tests use it).
+	Customers []customer
 }
 
 // app is a tiny SaaS backend: a demo login, the integrations page with the
@@ -82,8 +84,11 @@ func newApp(cfg config) (*app, http.Handler, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
+	if cfg.Customers == nil {
+		cfg.Customers = demoCustomers
+	}
 	a := &app{cfg: cfg, customers: map[string]customer{}, sessions: map[string]string{}}
-	for _, c := range demoCustomers {
+	for _, c := range cfg.Customers {
 		a.customers[c.ID] = c
 	}
 	static, err := fs.Sub(staticFiles, "static")
@@ -152,7 +157,7 @@ func (a *app) login(w http.ResponseWriter, r *http.Request) {
 	id := r.URL.Query().Get("customer")
 	if _, ok := a.customers[id]; !ok {
 		w.Header().Set("Content-Type", "text/html; charset=utf-8")
-		_ = loginPage.Execute(w, demoCustomers)
+		_ = loginPage.Execute(w, a.cfg.Customers)
 		return
 	}
 	var b [16]byte

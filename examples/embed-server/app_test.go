@@ -18,14 +18,15 @@ import (
 const testWebhookSecret = "demo-webhook-secret"
 
 // startApp runs the example against a fresh in-process fake, on loopback.
-func startApp(t *testing.T) (*app, *httptest.Server, *peliqantest.Server, *peliqan.PartnerClient) {
+// customers, when given, replace the demo customers.
+func startApp(t *testing.T, customers ...customer) (*app, *httptest.Server, *peliqantest.Server, *peliqan.PartnerClient) {
 	t.Helper()
 	fake := peliqantest.NewServer(t)
 	p, err := fake.PartnerClient()
 	if err != nil {
 		t.Fatal(err)
 	}
-	a, h, err := newApp(config{Partner: p, WidgetScriptURL: StandInScriptPath, WebhookSecret: testWebhookSecret})
+	a, h, err := newApp(config{Partner: p, WidgetScriptURL: StandInScriptPath, WebhookSecret: testWebhookSecret, Customers: customers})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -105,6 +105,7 @@ func attrs(s string) map[string]string {
 }
 
 func TestRealBrowserAddConnection(t *testing.T) {
+	t.Parallel()
 	bin := findChromium(t)
 	a, srv, fake, p := startApp(t)
 
@@ -180,4 +181,41 @@ func TestRealBrowserAddConnection(t *testing.T) {
 		t.Fatalf("screenshot %s: %d bytes, %v", shot, len(png), err)
 	}
 	t.Logf("screenshot: %s (%d bytes)", shot, len(png))
+}
+
+// Hostile values in the customer's name, company and connector list reach
+// the browser as text: nothing they contain runs or becomes an element, and
+// the widget still gets them intact.
+func TestRealBrowserHostileValuesStayText(t *testing.T) {
+	t.Parallel()
+	bin := findChromium(t)
+	const evilConnector = `</script><img src=x onerror="document.title='pwned'">"'`
+	evil := customer{
+		ID: "cust_evil", FirstName: `<img src=x onerror="document.title='pwned'">`, LastName: "O'Brien",
+		Email: "mallory@evil.example", Company: `</strong><script>document.title='pwned'</script>`,
+		Connectors: []string{evilConnector, "hubspot"},
+	}
+	_, srv, _, _ := startApp(t, evil)
+	page := srv.URL + "/login?customer=cust_evil&next=" + url.QueryEscape("/?autoconnect=1")
+	dom := string(runChromium(t, bin, "--dump-dom", page))
+
+	if !strings.Contains(dom, "<title>Demo SaaS: integrations</title>") || strings.Contains(dom, "pwned</title>") {
+		t.Fatalf("the title changed: injected code ran:\n%s", dom)
+	}
+	if n := strings.Count(strings.ToLower(dom), "<img"); n != 0 {
+		t.Fatalf("%d injected <img> elements:\n%s", n, dom)
+	}
+	if n := strings.Count(strings.ToLower(dom), "<script"); n != 3 {
+		t.Fatalf("%d script elements, want the page's 3:\n%s", n, dom)
+	}
+	m := reConnected.FindStringSubmatch(dom)
+	if m == nil || m[1] != "connected" {
+		t.Fatalf("onConnected did not fire:\n%s", dom)
+	}
+	var conn struct {
+		Connector string `json:"connector"`
+	}
+	if err := json.Unmarshal([]byte(html.UnescapeString(m[2])), &conn); err != nil || conn.Connector != evilConnector {
+		t.Fatalf("the connector name did not reach the widget intact: %q (%v)", conn.Connector, err)
+	}
 }
