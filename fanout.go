@@ -46,6 +46,7 @@ type SubAccountError struct {
 	Err        error
 }
 
+// Error names the customer by id and external_id, then gives fn's error.
 func (e *SubAccountError) Error() string {
 	return "peliqan: sub-account " + e.ID.String() + " (external_id " + strconv.Quote(e.ExternalID) + "): " + errString(e.Err)
 }
@@ -63,9 +64,10 @@ func errString(err error) string {
 // ForEachSubAccount pages through all your sub-accounts and calls fn for
 // each, at most concurrency at a time, with the customer and its tenant
 // client (from SubAccount: the identity token is fetched on first use and
-// cached). Pages are fetched lazily, as workers free up, so memory stays at
-// about one page however many customers you have. A customer listed twice
-// (pages shifting while accounts are added) is processed once.
+// cached). Pages are fetched lazily, as workers free up, so besides a set of
+// the ids seen, memory stays at about one page however many customers you
+// have. A customer listed twice (pages shifting while accounts are added) is
+// processed once.
 //
 // By default every customer is processed and the result is errors.Join of
 // one *SubAccountError per failed customer, sorted by id, plus the list

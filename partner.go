@@ -49,7 +49,7 @@ type SubAccount struct {
 // else unexpected is kept in Extra. Only an unusable id fails.
 func (s *SubAccount) UnmarshalJSON(b []byte) error {
 	var top map[string]json.RawMessage
-	if err := unmarshalObject(b, &top); err != nil {
+	if err := json.Unmarshal(b, &top); err != nil {
 		return err
 	}
 	*s = SubAccount{}
@@ -286,7 +286,7 @@ type SubAccountInfo struct {
 // UnmarshalJSON decodes tolerantly and keeps unknown members in Extra.
 func (s *SubAccountInfo) UnmarshalJSON(b []byte) error {
 	var top map[string]json.RawMessage
-	if err := unmarshalObject(b, &top); err != nil {
+	if err := json.Unmarshal(b, &top); err != nil {
 		return err
 	}
 	*s = SubAccountInfo{}
@@ -313,15 +313,9 @@ func (s *SubAccountInfo) UnmarshalJSON(b []byte) error {
 // ListSubAccounts returns one page of your sub-accounts (page and per_page;
 // zero values use the server's defaults: page 1, 10 per page).
 func (p *PartnerClient) ListSubAccounts(ctx context.Context, o *ListOptions, opts ...RequestOption) (*Page[SubAccount], error) {
-	if err := o.validate(); err != nil {
-		return nil, err
-	}
-	q, err := wire.Query(o)
+	q, err := listQuery(o)
 	if err != nil {
-		return nil, invalidArg("ListOptions", "%v", err)
-	}
-	if q == nil {
-		q = url.Values{}
+		return nil, err
 	}
 	return listPage[SubAccount](ctx, p.c, routes.MustLookup(routes.ListSubAccounts), nil, q, opts)
 }
@@ -331,6 +325,9 @@ func (p *PartnerClient) ListSubAccounts(ctx context.Context, o *ListOptions, opt
 // server's defaults). An error is yielded once and ends the iteration.
 func (p *PartnerClient) SubAccounts(ctx context.Context, o *ListOptions, opts ...RequestOption) iter.Seq2[*SubAccount, error] {
 	first, err := listQuery(o)
+	if err == nil && ctx == nil {
+		err = invalidArg("ctx", "nil context")
+	}
 	if err != nil {
 		return func(yield func(*SubAccount, error) bool) { yield(nil, err) }
 	}
@@ -509,14 +506,6 @@ type ensured struct {
 	created bool
 }
 
-// unmarshalObject decodes a JSON object into its members; null gives none.
-func unmarshalObject(b []byte, top *map[string]json.RawMessage) error {
-	if err := json.Unmarshal(b, top); err != nil {
-		return err
-	}
-	return nil
-}
-
 // looseString reads a string, a number (as written) or null.
 func looseString(raw json.RawMessage) (string, bool) {
 	raw = bytes.TrimSpace(raw)
@@ -559,6 +548,9 @@ func looseDate(raw json.RawMessage) (*Date, bool) {
 	}
 	if d.IsZero() {
 		return nil, true
+	}
+	if !d.valid() {
+		return nil, false // e.g. year 0: kept in Extra, so the value re-encodes
 	}
 	return &d, true
 }

@@ -173,6 +173,9 @@ func (s *ServerType) Validate(fields map[string]any) error {
 // ServerTypes lists the connector definitions with their connect forms
 // (GET /api/servertypes/, with the partner token), all pages.
 func (p *PartnerClient) ServerTypes(ctx context.Context, opts ...RequestOption) ([]ServerType, error) {
+	if ctx == nil {
+		return nil, invalidArg("ctx", "nil context")
+	}
 	route := routes.MustLookup(routes.ServerTypes)
 	seq := paginate(ctx, url.Values{}, func(ctx context.Context, q url.Values) (*Page[ServerType], error) {
 		return listPage[ServerType](ctx, p.c, route, nil, q, opts)

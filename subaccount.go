@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"hash/maphash"
+	"maps"
 	"net/url"
 	"strconv"
 	"sync"
@@ -115,7 +116,8 @@ func newPartnerState() *partnerState {
 // that tenant fetches a new token when it is first used.
 const DefaultTenantCacheSize = 10000
 
-// SubAccount returns a client for one tenant. It does no I/O: the tenant's
+// SubAccount returns a client for one tenant: the SDK's "login as" or
+// "switch to customer". It does no I/O: the tenant's
 // identity token (the non-expiring one, expire=false) is fetched on the
 // client's first request, exactly once however many goroutines call at the
 // same time, and cached. When a tenant request is answered 401, the token is
@@ -153,10 +155,10 @@ func (p *PartnerClient) SubAccount(ctx context.Context, ref SubAccountRef) (*Sub
 func (p *PartnerClient) forgetSubAccount(ref SubAccountRef) { p.st.tenants.remove(ref) }
 
 // tenantCache maps refs to tenant clients. Reads are lock-free: each shard
-// publishes an immutable map through an atomic pointer, and a writer copies
-// its shard's (small) map under the shard's mutex. Eviction is "second
-// chance": a hit sets the entry's used bit, and a full shard drops the first
-// entry whose bit is clear, clearing bits as it passes.
+// publishes an immutable snapshot through an atomic pointer, and a writer
+// copies its shard's (small) maps under the shard's mutex. Eviction is
+// "second chance": a hit sets the entry's used bit, and a full shard drops
+// the first entry whose bit is clear, clearing bits as it passes.
 type tenantCache struct {
 	seed     maphash.Seed
 	perShard int
@@ -166,9 +168,17 @@ type tenantCache struct {
 const tenantShards = 64
 
 type tenantShard struct {
-	m  atomic.Pointer[map[SubAccountRef]*tenantEntry]
+	m  atomic.Pointer[shardMaps]
 	mu sync.Mutex
 	_  [64 - 16]byte // keep shards on separate cache lines
+}
+
+// shardMaps is one shard's snapshot, never changed once published. Tenants
+// are kept by external id and by account id in two typed maps: a string or
+// an integer key is looked up several times faster than a struct key.
+type shardMaps struct {
+	ext map[string]*tenantEntry
+	acc map[ID]*tenantEntry
 }
 
 type tenantEntry struct {
@@ -195,13 +205,52 @@ func (tc *tenantCache) shard(ref SubAccountRef) *tenantShard {
 	return &tc.shards[h%tenantShards]
 }
 
-func (tc *tenantCache) get(ref SubAccountRef) *SubAccountClient {
-	m := tc.shard(ref).m.Load()
+func (m *shardMaps) lookup(ref SubAccountRef) *tenantEntry {
 	if m == nil {
 		return nil
 	}
-	e, ok := (*m)[ref]
-	if !ok {
+	if ref.kind == refExternal {
+		return m.ext[ref.externalID]
+	}
+	return m.acc[ref.id]
+}
+
+func (m *shardMaps) len() int {
+	if m == nil {
+		return 0
+	}
+	return len(m.ext) + len(m.acc)
+}
+
+// clone copies m (nil gives empty maps) for a writer to change.
+func (m *shardMaps) clone() *shardMaps {
+	out := &shardMaps{ext: make(map[string]*tenantEntry), acc: make(map[ID]*tenantEntry)}
+	if m != nil {
+		maps.Copy(out.ext, m.ext)
+		maps.Copy(out.acc, m.acc)
+	}
+	return out
+}
+
+func (m *shardMaps) put(ref SubAccountRef, e *tenantEntry) {
+	if ref.kind == refExternal {
+		m.ext[ref.externalID] = e
+	} else {
+		m.acc[ref.id] = e
+	}
+}
+
+func (m *shardMaps) del(ref SubAccountRef) {
+	if ref.kind == refExternal {
+		delete(m.ext, ref.externalID)
+	} else {
+		delete(m.acc, ref.id)
+	}
+}
+
+func (tc *tenantCache) get(ref SubAccountRef) *SubAccountClient {
+	e := tc.shard(ref).m.Load().lookup(ref)
+	if e == nil {
 		return nil
 	}
 	if !e.used.Load() {
@@ -214,45 +263,47 @@ func (tc *tenantCache) getOrCreate(ref SubAccountRef, mk func() *SubAccountClien
 	s := tc.shard(ref)
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	var old map[SubAccountRef]*tenantEntry
-	if m := s.m.Load(); m != nil {
-		old = *m
-	}
-	if e, ok := old[ref]; ok {
+	old := s.m.Load()
+	if e := old.lookup(ref); e != nil {
 		return e.client
 	}
-	next := make(map[SubAccountRef]*tenantEntry, len(old)+1)
-	for k, v := range old {
-		next[k] = v
+	next := old.clone()
+	for next.len() >= tc.perShard {
+		next.evictOne()
 	}
-	for len(next) >= tc.perShard {
-		evictOne(next)
-	}
+	// A new entry starts without its used bit: one that is never asked for
+	// again (a ForEachSubAccount scan) goes before the tenants in use.
 	e := &tenantEntry{client: mk()}
-	e.used.Store(true)
-	next[ref] = e
-	s.m.Store(&next)
+	next.put(ref, e)
+	s.m.Store(next)
 	return e.client
 }
 
 // evictOne removes one entry whose used bit is clear, clearing the bits of
 // the entries it passes; if every bit was set it removes the first entry it
-// saw after clearing them.
-func evictOne(m map[SubAccountRef]*tenantEntry) {
+// saw.
+func (m *shardMaps) evictOne() {
 	var first SubAccountRef
-	seen := false
-	for k, e := range m {
-		if !e.used.Load() {
-			delete(m, k)
+	for k, e := range m.ext {
+		if !e.used.Swap(false) {
+			delete(m.ext, k)
 			return
 		}
-		e.used.Store(false)
-		if !seen {
-			first, seen = k, true
+		if first.IsZero() {
+			first = ByExternalID(k)
 		}
 	}
-	if seen {
-		delete(m, first)
+	for k, e := range m.acc {
+		if !e.used.Swap(false) {
+			delete(m.acc, k)
+			return
+		}
+		if first.IsZero() {
+			first = ByAccountID(k)
+		}
+	}
+	if !first.IsZero() {
+		m.del(first)
 	}
 }
 
@@ -260,29 +311,20 @@ func (tc *tenantCache) remove(ref SubAccountRef) {
 	s := tc.shard(ref)
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	m := s.m.Load()
-	if m == nil {
+	old := s.m.Load()
+	if old.lookup(ref) == nil {
 		return
 	}
-	if _, ok := (*m)[ref]; !ok {
-		return
-	}
-	next := make(map[SubAccountRef]*tenantEntry, len(*m))
-	for k, v := range *m {
-		if k != ref {
-			next[k] = v
-		}
-	}
-	s.m.Store(&next)
+	next := old.clone()
+	next.del(ref)
+	s.m.Store(next)
 }
 
 // len counts the cached tenants (tests).
 func (tc *tenantCache) len() int {
 	n := 0
 	for i := range tc.shards {
-		if m := tc.shards[i].m.Load(); m != nil {
-			n += len(*m)
-		}
+		n += tc.shards[i].m.Load().len()
 	}
 	return n
 }
@@ -346,8 +388,11 @@ func (t *tenantTokens) replace(ctx context.Context, old *cachedToken) (string, e
 			return "", fmt.Errorf("peliqan: identity token for sub-account %s: %w", t.ref, err)
 		}
 		c := &cachedToken{tok: it.Token}
-		if !it.ExpiresAt.IsZero() {
-			c.refreshAt = it.ExpiresAt.Add(-tokenRefreshMargin).UnixNano()
+		if life := time.Until(it.ExpiresAt); !it.ExpiresAt.IsZero() && life > 0 {
+			// Refresh a minute ahead of exp, or half-way for a token that
+			// lives less than two minutes. A token already past its exp is
+			// used until a 401 says otherwise (clocks differ).
+			c.refreshAt = it.ExpiresAt.Add(-min(tokenRefreshMargin, life/2)).UnixNano()
 		}
 		t.cur.Store(c)
 		return c.tok, nil
