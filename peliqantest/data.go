@@ -138,7 +138,8 @@ func createQueryTable(c *call, d *database) reply {
 
 // listRows pages a table as {count, next, previous, results} with page and
 // size (1..1000, default 100). Keys are field names with
-// user_field_names=true, "field_<id>" otherwise. A page past the end is
+// user_field_names=true, "field_<id>" otherwise; include (a comma list of
+// either) keeps only those fields, as Baserow does. A page past the end is
 // DRF's 404 "Invalid page.".
 func listRows(c *call, t *table) reply {
 	page, ok := c.intQuery("page", 1)
@@ -157,6 +158,18 @@ func listRows(c *call, t *table) reply {
 	}
 	end := min(start+int64(size), int64(count))
 	userNames := boolQuery(c.query.Get("user_field_names"))
+	var cols []bool
+	if inc := c.query.Get("include"); inc != "" {
+		cols = make([]bool, len(t.fields))
+		for _, name := range strings.Split(inc, ",") {
+			i, ok := t.fieldIndex[strings.TrimSpace(name)]
+			if !ok {
+				return c.peliqanError(http.StatusBadRequest, "ERROR_FIELD_DOES_NOT_EXIST",
+					fmt.Sprintf("The field %q does not exist.", name))
+			}
+			cols[i] = true
+		}
+	}
 
 	b := make([]byte, 0, 256+int(end-start)*128)
 	b = append(b, `{"count":`...)
@@ -170,7 +183,7 @@ func listRows(c *call, t *table) reply {
 		if pk > start+1 {
 			b = append(b, ',')
 		}
-		b = t.appendRow(b, pk, userNames)
+		b = t.appendRow(b, pk, userNames, cols)
 	}
 	b = append(b, "]}"...)
 	return reply{status: c.route.Success, body: b}

@@ -26,6 +26,9 @@ type call struct {
 	acct   *account
 	claims *claims
 	waited bool // the handler already asked for its one server-side wait
+	// started is the run a blocking sync started before its wait, so the
+	// second pass answers for it instead of starting another.
+	started *pipelineRun
 }
 
 // reply is a handler's answer, built before anything is written so a fault

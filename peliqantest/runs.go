@@ -32,7 +32,8 @@ const (
 
 	statusRunning = "RUNNING"
 
-	maxStatusWait = 60 * time.Second
+	maxStatusWait   = 60 * time.Second
+	maxBlockingWait = time.Hour
 )
 
 // pipelineRun is one sync or resync of a connection.
@@ -86,7 +87,16 @@ func refData(kind string, r *pipelineRun) any {
 // RUNNING until the sync duration has passed. A connection waiting for
 // authorisation or disabled refuses; one already running answers with its
 // current run and starts nothing.
+//
+// A sync with is_async=false is blocking: with the real clock the answer
+// comes when the run has ended (syncing false); with an injected clock it
+// comes at once, as an asynchronous one does.
 func (c *call) startRun(s *server, kind string) reply {
+	if r := c.started; r != nil {
+		return c.ok(syncAnswer{ServerID: s.ID, HealthStatus: s.HealthStatus, RunData: refData(kind, r),
+			TaskID: r.TaskID, Detail: "Sync " + strings.ToLower(strings.ReplaceAll(r.Status, "_", " ")),
+			Syncing: r.Status == statusRunning})
+	}
 	switch s.HealthStatus {
 	case healthAuthorizing, healthReauthorising:
 		return c.peliqanError(http.StatusBadRequest, "ERROR_SERVER_NOT_AUTHORISED",
@@ -127,6 +137,10 @@ func (c *call) startRun(s *server, kind string) reply {
 	s.current = r
 	s.HealthStatus = healthChecking
 	s.logs = append(s.logs, logAt(c.now, "INFO", "Sync started (pipeline run %d)", r.ID))
+	if q := c.query.Get("is_async"); q != "" && !boolQuery(q) && !c.s.cfg.manualClock {
+		c.started = r
+		return reply{wait: min(c.s.cfg.syncDuration+time.Millisecond, maxBlockingWait)}
+	}
 	return c.ok(syncAnswer{ServerID: s.ID, HealthStatus: s.HealthStatus, RunData: refData(kind, r),
 		TaskID: r.TaskID, Detail: "Sync started", Syncing: true})
 }

@@ -165,7 +165,25 @@ func (s *Server) Seed(f Fixture) (*Seeded, error) {
 		}
 		out.SubAccounts = append(out.SubAccounts, sd)
 	}
+	s.seeded.SubAccounts = append(s.seeded.SubAccounts, out.SubAccounts...)
 	return out, nil
+}
+
+// Seeded returns the ids of everything seeded so far (by WithFixture and
+// Seed), in order.
+func (s *Server) Seeded() *Seeded {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := &Seeded{SubAccounts: make([]SeededSubAccount, len(s.seeded.SubAccounts))}
+	for i, sa := range s.seeded.SubAccounts {
+		sa.Connections = slices.Clone(sa.Connections)
+		for j := range sa.Connections {
+			sa.Connections[j].Tables = slices.Clone(sa.Connections[j].Tables)
+		}
+		sa.Scripts = slices.Clone(sa.Scripts)
+		out.SubAccounts[i] = sa
+	}
+	return out
 }
 
 func (st *state) seedConnection(a *account, cf ConnectionFixture, now time.Time) SeededConnection {

@@ -27,8 +27,9 @@ type Server struct {
 	cfg  config
 	http *httptest.Server
 
-	mu sync.Mutex // guards st
-	st *state
+	mu     sync.Mutex // guards st and seeded
+	st     *state
+	seeded Seeded
 
 	auth   *authority
 	rec    *recorder
@@ -150,14 +151,16 @@ func (s *Server) now() time.Time { return s.cfg.now().UTC() }
 // exported so the fake can also be mounted in another http.Server or driven
 // by httptest.NewRecorder.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	rw := &recWriter{ResponseWriter: w}
 	entry := newEntry(r, s.now())
 	body, bodyErr := io.ReadAll(io.LimitReader(r.Body, maxRequestBody+1))
 	entry.Body = capBytes(body, recordBodyLimit)
-	defer func() {
-		entry.Status = rw.status
+	// The request is recorded as its status is decided, before the client
+	// can see any answer, so Requests() right after a call includes it.
+	rw := &recWriter{ResponseWriter: w, record: func(status int) {
+		entry.Status = status
 		s.rec.add(entry)
-	}()
+	}}
+	defer rw.recordOnce(0) // no answer at all (the client went away)
 
 	path := r.URL.Path
 	if !strings.HasSuffix(path, "/") && routes.MatchPath(path+"/") {
@@ -180,6 +183,9 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	f, faulted := s.faults.pick(rt.Name)
 	if faulted {
 		entry.Fault = f.Kind.String()
+		if f.Kind == FaultResetBeforeResponse || f.Kind == FaultResetMidBody {
+			rw.recordOnce(0)
+		}
 		if f.Delay > 0 && !s.sleep(r.Context(), f.Delay) {
 			return
 		}
@@ -288,23 +294,28 @@ func allowedMethods(path string) string {
 	return strings.Join(ms, ", ")
 }
 
-// recWriter remembers the status written, for the request record.
+// recWriter records the request once, when its status is written (or, for
+// a reset, before the connection is cut).
 type recWriter struct {
 	http.ResponseWriter
-	status int
+	record func(status int)
+	done   bool
+}
+
+func (w *recWriter) recordOnce(status int) {
+	if !w.done {
+		w.done = true
+		w.record(status)
+	}
 }
 
 func (w *recWriter) WriteHeader(code int) {
-	if w.status == 0 {
-		w.status = code
-	}
+	w.recordOnce(code)
 	w.ResponseWriter.WriteHeader(code)
 }
 
 func (w *recWriter) Write(b []byte) (int, error) {
-	if w.status == 0 {
-		w.status = http.StatusOK
-	}
+	w.recordOnce(http.StatusOK)
 	return w.ResponseWriter.Write(b)
 }
 

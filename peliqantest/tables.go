@@ -171,11 +171,15 @@ func (t *table) view() map[string]any {
 	return m
 }
 
-// appendRow writes one row object: "id" first, then the fields in order.
-func (t *table) appendRow(b []byte, pk int64, userNames bool) []byte {
+// appendRow writes one row object: "id" first, then the fields in order
+// (only those in cols, when cols is not nil).
+func (t *table) appendRow(b []byte, pk int64, userNames bool, cols []bool) []byte {
 	b = append(b, `{"id":`...)
 	b = strconv.AppendInt(b, pk, 10)
 	for i, v := range t.values(pk) {
+		if cols != nil && !cols[i] {
+			continue
+		}
 		b = append(b, ',')
 		if userNames {
 			b = appendJSONString(b, t.fields[i].Name)

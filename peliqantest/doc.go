@@ -1,0 +1,71 @@
+// Package peliqantest is a stateful, in-memory fake of the Peliqan Partner
+// (Embed) API and the tenant REST API behind it, for testing code that
+// talks to Peliqan: with this SDK, with another language's client, or with
+// curl.
+//
+//	srv := peliqantest.NewServer(t, peliqantest.WithFixture(peliqantest.Generate(1, 3, 2, 50)))
+//	p, err := srv.PartnerClient() // a real *peliqan.PartnerClient, zero-wait retries
+//
+// The fake follows the wire contract (shared/peliqan-wire.md), not the SDK's
+// methods: it dispatches every request through the SDK's single routes
+// table and answers each route with the exact status the real service uses
+// (200 for creates, 201 for a script run, 204 for cell updates and
+// deletes), because clients written for Peliqan check them.
+//
+// # Tokens and tenants
+//
+// Tokens are real HS256 JWTs signed by the fake (claims account_id,
+// token_type, exp). The partner token (PartnerToken) opens the partner
+// routes and, on tenant routes, the partner's own empty account. An
+// identity token opens only its own sub-account: another tenant's objects
+// answer 404, as Peliqan's scope errors do. Identity tokens minted without
+// expire=false, and integration tokens, expire after WithTokenLifetime (30
+// minutes by default) on the fake's clock (WithClock, ManualClock); expired
+// tokens get djangorestframework-jwt's 401 "Signature has expired.".
+// Integrate creates the sub-account on first use of an external_id.
+//
+// # Behaviour
+//
+//   - A sync (or resync) starts a pipeline run that stays RUNNING for
+//     WithSyncDuration, then ends COMPLETED, COMPLETED_WITH_ERRORS or ERROR
+//     (WithSyncOutcome, SetSyncOutcome). While it runs the connection's
+//     health_status is CHECKING; at the end it becomes OK,
+//     COMPLETED_WITH_ERRORS or ERROR, and each synced table gains
+//     WithRowsPerSync rows (half on errors, none on ERROR). A sync while one
+//     runs starts nothing and names the running one. Runs end lazily, on the
+//     next request, so the fake needs no background goroutines.
+//   - The status routes accept task_id, pipeline_run_id and timeout; with
+//     the real clock, timeout holds the answer until the run ends or the
+//     timeout passes (then ERROR_PIPELINE_RUN_TIMEOUT). is_async=false
+//     makes a sync answer when its run is done.
+//   - An OAuth connection starts AUTHORIZING with an oauth_url and becomes OK
+//     on CompleteOAuth. MarkNeedsReauth makes it RE_AUTHORISING (syncs are
+//     refused); the re-authorise route returns an auth_uri, and
+//     CompleteOAuth then makes it RE_AUTHORISED. SaltEdge connections answer
+//     the refresh route with a refresh_url.
+//   - Each sub-account has a warehouse database "dw_<id>" in which every
+//     connection's tables live in a schema named after the connection. Rows
+//     are generated on demand from a seed, so a million-row table is cheap.
+//     The SQL route evaluates SELECT * FROM <table> [LIMIT n]; any other SQL
+//     answers 200 with "error" set, as Peliqan's Trino route does.
+//   - A path without its trailing slash answers as Django does: 301 to the
+//     slashed path for GET and HEAD, a bare HTML 500 for other methods.
+//   - Errors come in Peliqan's shapes: DRF's {"detail": "..."}, field errors
+//     {"field": ["..."]}, and service errors {"error": "CODE", "detail":
+//     "({'error': 'CODE', 'message': '...'}, 'TraceId: ...')"}.
+//
+// # Inspection and faults
+//
+// Requests returns what the fake received (Authorization redacted) and
+// Count how often a route was hit, by the peliqan.Route* names. FailNext
+// and AddFaultRule inject failures: a status with a body and Retry-After,
+// added latency, a connection reset before the response or in the middle
+// of the body, truncated JSON, a proxy's HTML error page, an oversized body.
+//
+// # Standalone
+//
+//	go run ./peliqantest/cmd/peliqan-fake -addr 127.0.0.1:8080 -seed 1
+//
+// prints PELIQAN_BASE_URL and PELIQAN_PARTNER_TOKEN (stable for a seed) and
+// serves until interrupted. The fake only listens on loopback addresses.
+package peliqantest
