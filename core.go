@@ -175,6 +175,17 @@ type request struct {
 	sideEffect bool
 }
 
+// doInto runs cl and decodes its success body into a new T: the shape of
+// every "get/create/update one object" method.
+func doInto[T any](ctx context.Context, c *core, cl *call, opts []RequestOption) (*T, error) {
+	out := new(T)
+	cl.out = out
+	if err := c.do(ctx, cl, opts); err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // do runs a call from the routes table.
 func (c *core) do(ctx context.Context, cl *call, opts []RequestOption) error {
 	co, err := applyCallOptions(opts)

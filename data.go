@@ -91,11 +91,7 @@ func (s *SubAccountClient) GetTable(ctx context.Context, tableID ID, opts ...Req
 	if err != nil {
 		return nil, err
 	}
-	t := new(Table)
-	if err := s.c.do(ctx, &call{route: routes.MustLookup(routes.GetTable), params: []string{id}, out: t}, opts); err != nil {
-		return nil, err
-	}
-	return t, nil
+	return doInto[Table](ctx, s.c, &call{route: routes.MustLookup(routes.GetTable), params: []string{id}}, opts)
 }
 
 // QueryTable defines a query table: a table whose rows are the result of a
@@ -134,12 +130,7 @@ func (s *SubAccountClient) CreateQueryTable(ctx context.Context, databaseID ID, 
 		Name      string `json:"name"`
 		Query     string `json:"query"`
 	}{"query", q.SchemaID, q.Name, q.Query}
-	t := new(Table)
-	cl := &call{route: routes.MustLookup(routes.CreateQueryTable), params: []string{db}, body: body, out: t}
-	if err := s.c.do(ctx, cl, opts); err != nil {
-		return nil, err
-	}
-	return t, nil
+	return doInto[Table](ctx, s.c, &call{route: routes.MustLookup(routes.CreateQueryTable), params: []string{db}, body: body}, opts)
 }
 
 // QueryTableUpdate changes a query table; nil fields are left as they are.
@@ -167,12 +158,7 @@ func (s *SubAccountClient) UpdateQueryTable(ctx context.Context, tableID ID, u Q
 		Name  *string `json:"name,omitempty"`
 		Query *string `json:"query,omitempty"`
 	}{u.Name, u.Query}
-	t := new(Table)
-	cl := &call{route: routes.MustLookup(routes.UpdateTable), params: []string{id}, body: body, out: t}
-	if err := s.c.do(ctx, cl, opts); err != nil {
-		return nil, err
-	}
-	return t, nil
+	return doInto[Table](ctx, s.c, &call{route: routes.MustLookup(routes.UpdateTable), params: []string{id}, body: body}, opts)
 }
 
 // UpdateCell sets one field of one row: the row whose primary key is pk
@@ -200,24 +186,4 @@ func (s *SubAccountClient) UpdateCell(ctx context.Context, tableID ID, pk any, f
 		Data map[string]any `json:"data"`
 	}{pk, map[string]any{field: value}}
 	return s.c.do(ctx, &call{route: routes.MustLookup(routes.UpdateCell), params: []string{id}, body: body}, opts)
-}
-
-// listAll reads every page of a small list route (databases, tables,
-// scripts, groups) through the core's pagination engine. These lists come
-// as one bare array in practice; the engine copes with paged shapes too.
-func listAll[T any](ctx context.Context, c *core, route *routes.Route, params []string, q url.Values, opts []RequestOption) ([]T, error) {
-	if ctx == nil {
-		return nil, invalidArg("ctx", "nil context")
-	}
-	fetch := func(ctx context.Context, q url.Values) (*Page[T], error) {
-		return listPage[T](ctx, c, route, params, q, opts)
-	}
-	out := []T{}
-	for v, err := range paginate(ctx, q, fetch) {
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, *v)
-	}
-	return out, nil
 }

@@ -140,6 +140,27 @@ func cloneValues(v url.Values) url.Values {
 	return out
 }
 
+// listAll reads every page of a list route into a slice, through the one
+// pagination engine. It serves the lists that are small in practice
+// (connections, connector types, databases, tables, scripts, groups) and
+// usually come as one bare array; paged shapes work too.
+func listAll[T any](ctx context.Context, c *core, route *routes.Route, params []string, q url.Values, opts []RequestOption) ([]T, error) {
+	if ctx == nil {
+		return nil, invalidArg("ctx", "nil context")
+	}
+	fetch := func(ctx context.Context, q url.Values) (*Page[T], error) {
+		return listPage[T](ctx, c, route, params, q, opts)
+	}
+	out := []T{}
+	for v, err := range paginate(ctx, q, fetch) {
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, *v)
+	}
+	return out, nil
+}
+
 // Collect drains an iterator into a slice. It stops at the first error and
 // returns what it had; max > 0 stops after max items (a guard for lists that
 // could be huge).

@@ -360,12 +360,7 @@ func (p *PartnerClient) CreateSubAccount(ctx context.Context, in SubAccountCreat
 	if err := in.validate(); err != nil {
 		return nil, err
 	}
-	out := new(SubAccount)
-	err := p.c.do(ctx, &call{route: routes.MustLookup(routes.CreateSubAccount), body: in.wire(), out: out}, opts)
-	if err != nil {
-		return nil, err
-	}
-	return out, nil
+	return doInto[SubAccount](ctx, p.c, &call{route: routes.MustLookup(routes.CreateSubAccount), body: in.wire()}, opts)
 }
 
 // GetSubAccount returns one sub-account, by external id or account id. An
@@ -374,12 +369,7 @@ func (p *PartnerClient) GetSubAccount(ctx context.Context, ref SubAccountRef, op
 	if err := ref.validate(); err != nil {
 		return nil, err
 	}
-	out := new(SubAccount)
-	err := p.c.do(ctx, &call{route: routes.MustLookup(routes.GetSubAccount), query: ref.query(), out: out}, opts)
-	if err != nil {
-		return nil, err
-	}
-	return out, nil
+	return doInto[SubAccount](ctx, p.c, &call{route: routes.MustLookup(routes.GetSubAccount), query: ref.query()}, opts)
 }
 
 // UpdateSubAccount changes a sub-account's license, expiry or profile and
@@ -397,12 +387,7 @@ func (p *PartnerClient) UpdateSubAccount(ctx context.Context, id ID, u SubAccoun
 	if err != nil {
 		return nil, err
 	}
-	out := new(SubAccount)
-	err = p.c.do(ctx, &call{route: routes.MustLookup(routes.UpdateSubAccount), params: []string{sid}, body: body, out: out}, opts)
-	if err != nil {
-		return nil, err
-	}
-	return out, nil
+	return doInto[SubAccount](ctx, p.c, &call{route: routes.MustLookup(routes.UpdateSubAccount), params: []string{sid}, body: body}, opts)
 }
 
 // DeleteSubAccount closes a customer account. The tenant client cached for
@@ -429,12 +414,7 @@ func (p *PartnerClient) SubAccountInfo(ctx context.Context, id ID, opts ...Reque
 	if err != nil {
 		return nil, err
 	}
-	out := new(SubAccountInfo)
-	err = p.c.do(ctx, &call{route: routes.MustLookup(routes.SubAccountInfo), params: []string{sid}, out: out}, opts)
-	if err != nil {
-		return nil, err
-	}
-	return out, nil
+	return doInto[SubAccountInfo](ctx, p.c, &call{route: routes.MustLookup(routes.SubAccountInfo), params: []string{sid}}, opts)
 }
 
 // EnsureSubAccount returns the sub-account with in.ExternalID, creating it

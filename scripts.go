@@ -111,11 +111,7 @@ func (s *SubAccountClient) GetScript(ctx context.Context, scriptID ID, opts ...R
 	if err != nil {
 		return nil, err
 	}
-	sc := new(Script)
-	if err := s.c.do(ctx, &call{route: routes.MustLookup(routes.GetScript), params: []string{id}, out: sc}, opts); err != nil {
-		return nil, err
-	}
-	return sc, nil
+	return doInto[Script](ctx, s.c, &call{route: routes.MustLookup(routes.GetScript), params: []string{id}}, opts)
 }
 
 // ListGroups lists the customer's script groups, in the service's order.
@@ -167,12 +163,7 @@ func (s *SubAccountClient) CreateScript(ctx context.Context, sc ScriptCreate, op
 		set := sc.Schedule.settings()
 		body.Settings = &set
 	}
-	out := new(Script)
-	cl := &call{route: routes.MustLookup(routes.CreateScript), params: []string{group}, body: body, out: out}
-	if err := s.c.do(ctx, cl, opts); err != nil {
-		return nil, err
-	}
-	return out, nil
+	return doInto[Script](ctx, s.c, &call{route: routes.MustLookup(routes.CreateScript), params: []string{group}, body: body}, opts)
 }
 
 // ScriptUpdate changes a script; nil fields are left as they are.
@@ -222,12 +213,7 @@ func (s *SubAccountClient) patchScript(ctx context.Context, scriptID ID, name, c
 	if settings != nil {
 		body.Settings = settings
 	}
-	out := new(Script)
-	cl := &call{route: routes.MustLookup(routes.UpdateScript), params: []string{scriptID.String()}, body: body, out: out}
-	if err := s.c.do(ctx, cl, opts); err != nil {
-		return nil, err
-	}
-	return out, nil
+	return doInto[Script](ctx, s.c, &call{route: routes.MustLookup(routes.UpdateScript), params: []string{scriptID.String()}, body: body}, opts)
 }
 
 // ScriptRun is one run of a script.
@@ -312,11 +298,7 @@ func (s *SubAccountClient) GetScriptRun(ctx context.Context, runID ID, opts ...R
 	if err != nil {
 		return nil, err
 	}
-	run := new(ScriptRun)
-	if err := s.c.do(ctx, &call{route: routes.MustLookup(routes.GetScriptRun), params: []string{id}, out: run}, opts); err != nil {
-		return nil, err
-	}
-	return run, nil
+	return doInto[ScriptRun](ctx, s.c, &call{route: routes.MustLookup(routes.GetScriptRun), params: []string{id}}, opts)
 }
 
 // ScriptRunLogs returns a run's logs as the service sends them (a JSON

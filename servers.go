@@ -68,18 +68,7 @@ func (s *Server) UnmarshalJSON(b []byte) error {
 // ListServers returns all of the customer's connections (every page, if the
 // server ever pages them).
 func (s *SubAccountClient) ListServers(ctx context.Context, opts ...RequestOption) ([]Server, error) {
-	route := routes.MustLookup(routes.ListServers)
-	seq := paginate(ctx, nil, func(ctx context.Context, q url.Values) (*Page[Server], error) {
-		return listPage[Server](ctx, s.c, route, nil, q, opts)
-	})
-	var out []Server
-	for srv, err := range seq {
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, *srv)
-	}
-	return out, nil
+	return listAll[Server](ctx, s.c, routes.MustLookup(routes.ListServers), nil, nil, opts)
 }
 
 // GetServer returns one connection.

@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
-	"net/url"
 	"strings"
 
 	"github.com/peliqan-community/peliqan-go/internal/routes"
@@ -173,21 +172,7 @@ func (s *ServerType) Validate(fields map[string]any) error {
 // ServerTypes lists the connector definitions with their connect forms
 // (GET /api/servertypes/, with the partner token), all pages.
 func (p *PartnerClient) ServerTypes(ctx context.Context, opts ...RequestOption) ([]ServerType, error) {
-	if ctx == nil {
-		return nil, invalidArg("ctx", "nil context")
-	}
-	route := routes.MustLookup(routes.ServerTypes)
-	seq := paginate(ctx, url.Values{}, func(ctx context.Context, q url.Values) (*Page[ServerType], error) {
-		return listPage[ServerType](ctx, p.c, route, nil, q, opts)
-	})
-	var out []ServerType
-	for st, err := range seq {
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, *st)
-	}
-	return out, nil
+	return listAll[ServerType](ctx, p.c, routes.MustLookup(routes.ServerTypes), nil, nil, opts)
 }
 
 var errNotObject = errors.New("not a JSON object")
