@@ -3,24 +3,54 @@
 //
 // A SaaS backend that resells Peliqan uses a [PartnerClient] (partner token)
 // to create a sub-account ("tenant") per customer and mint its tokens, and a
-// [SubAccountClient] (tenant token) to manage that customer's connections,
-// start and watch syncs, and read the synced data.
+// [SubAccountClient] (that customer's token) to manage the customer's
+// connections, start and watch syncs, and read the synced data.
 //
 //	p, err := peliqan.NewPartnerClient(os.Getenv("PELIQAN_PARTNER_TOKEN"))
-//	if err != nil { ... }
+//	if err != nil { ... }                          // bad options fail here, never later
+//	sa, _, err := p.EnsureSubAccount(ctx, peliqan.SubAccountCreate{ExternalID: "wood_123", ...})
+//	t, err := p.SubAccount(ctx, peliqan.ByExternalID("wood_123")) // token fetched lazily, cached
+//	servers, err := t.ListServers(ctx)
+//	res, err := t.SyncServer(ctx, servers[0].ID, peliqan.SyncOptions{})
+//	run, err := t.WaitForSync(ctx, res, peliqan.WaitOptions{Progress: report})
+//	for row, err := range t.Rows(ctx, tableID, peliqan.RowsOptions{}) { ... } // streams, constant memory
+//
+// The main flows:
+//   - Provision and hydrate: [PartnerClient.EnsureSubAccount],
+//     [PartnerClient.PublishScript], [PartnerClient.PublishQueryTable].
+//   - Embed: [PartnerClient.IntegrationToken], [IntegrationTokenHandler] and
+//     [Widget] for the "Add connection" button; [VerifyWebhook] and
+//     [WebhookHandler] for Peliqan's outbound webhooks.
+//   - Fetch data: [PartnerClient.SubAccounts] or
+//     [PartnerClient.ForEachSubAccount], then [SubAccountClient.ListServers],
+//     [SubAccountClient.Rows] / [RowsAs] and [SubAccountClient.Query].
+//   - Operate connections: the five functions of Peliqan's browser SDK have
+//     server-side twins of the same names ([SubAccountClient.SyncServer],
+//     [SubAccountClient.GetServerHealthStatus],
+//     [SubAccountClient.GetServerSyncRunStatus],
+//     [SubAccountClient.ReAuthoriseServer],
+//     [SubAccountClient.ManualRefreshSaltEdge]), plus
+//     [SubAccountClient.WaitForSync] and [PartnerClient.ConnectionHealth] to
+//     find dead credentials across every customer.
+//   - Test your own code: package peliqantest is a stateful in-process fake
+//     of the whole API, with fault injection.
 //
 // # Requests, retries and errors
 //
 // Every method takes a context first and [RequestOption]s last. One core
-// sends every request: paths come from a single routes table (see [Routes]),
-// the token goes in "Authorization: JWT <token>", and bodies are JSON.
+// sends every request: paths come from a single routes table (see [Routes];
+// a route marked "inferred" is our best reading of Peliqan's docs, and [PartnerClient.Do]
+// / [SubAccountClient.Do] let you work around one that turns out wrong), the
+// token goes in "Authorization: JWT <token>", and bodies are JSON.
 //
 // GET, HEAD, PUT and DELETE are retried on transport errors, 429, 500, 502,
 // 503 and 504 following the [RetryPolicy], honouring Retry-After up to a cap.
 // POST and PATCH are never retried (the API has no idempotency key), and
 // neither are the GETs that trigger work on the server (sync, resync,
 // refresh, script trigger): those are also made non-replayable for net/http
-// itself.
+// itself. A request answered 401 by a tenant client made with
+// [PartnerClient.SubAccount] is replayed once with a fresh token: the server
+// did not act on it.
 //
 // Failures are typed: an [*APIError] for a non-2xx answer (match categories
 // with errors.Is and [ErrNotFound], [ErrUnauthorized], [ErrRateLimited], ...),
