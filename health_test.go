@@ -302,13 +302,18 @@ func TestVerdictFor(t *testing.T) {
 // loopback server that takes 20 ms per request, at concurrency 32, and
 // reports the wall time as a ratio of the ideal: requests x 20 ms / 32.
 // Target: <= 1.25.
+//
+// With -short (CI's smoke run) it scans 50 tenants.
 func BenchmarkConnectionHealth(b *testing.B) {
 	const (
-		tenants     = 1000
 		perTenant   = 5
 		latency     = 20 * time.Millisecond
 		concurrency = 32
 	)
+	tenants := 1000
+	if testing.Short() {
+		tenants = 50
+	}
 	var requests atomic.Int64
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		requests.Add(1)
