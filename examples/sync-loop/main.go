@@ -118,7 +118,7 @@ func tables(typ string, rows int) []peliqantest.TableFixture {
 
 // summary is one customer's line at the end.
 type summary struct {
-	externalID, name                    string
+	externalID, name                     string
 	connections, synced, failed, skipped int
 	rows                                 int64
 	note                                 string
