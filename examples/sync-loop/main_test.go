@@ -33,7 +33,6 @@ func runLines(t *testing.T, env func(string) string) []string {
 
 func TestRunAgainstFake(t *testing.T) {
 	t.Parallel()
-	start := time.Now()
 	lines := runLines(t, noEnv)
 	text := strings.Join(lines, "\n")
 
@@ -78,7 +77,6 @@ func TestRunAgainstFake(t *testing.T) {
 	assert.Len(t, regexp.MustCompile(`(?m)^    sync started \(task \S+\)$`).FindAllString(text, -1), 4)
 	assert.Len(t, regexp.MustCompile(`(?m)^    poll \d+: done \(\d+\.\ds\)$`).FindAllString(text, -1), 4)
 	assert.Regexp(t, `(?m)^    poll 1: running \(\d+\.\ds\)$`, text)
-	assert.Less(t, time.Since(start), 15*time.Second, "the loop should take a few seconds")
 }
 
 // With a partner token the example is read-only unless told to sync: here

@@ -98,6 +98,9 @@ func Open(ctx context.Context, out io.Writer, env func(string) string, cfg Confi
 	}
 	fmt.Fprintf(out, "%s: %s is not set: running against the in-process fake Peliqan (peliqantest) with seeded demo data\n",
 		cfg.Name, EnvToken)
+	if env(EnvBaseURL) != "" {
+		fmt.Fprintf(out, "%s: %s is ignored without a partner token\n", cfg.Name, EnvBaseURL)
+	}
 	return e, nil
 }
 

@@ -81,6 +81,15 @@ func TestOpenFake(t *testing.T) {
 		n++
 	}
 	assert.Equal(t, 1, n)
+
+	out.Reset()
+	env2, err := Open(context.Background(), &out, func(k string) string {
+		return map[string]string{EnvBaseURL: "https://acme.peliqan.io"}[k]
+	}, Config{Name: "x"})
+	require.NoError(t, err)
+	defer env2.Close()
+	assert.False(t, env2.Real())
+	assert.Contains(t, out.String(), "\nx: PELIQAN_BASE_URL is ignored without a partner token\n")
 }
 
 func TestOpenReal(t *testing.T) {
