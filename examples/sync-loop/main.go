@@ -216,6 +216,9 @@ func (l *loop) customer(ctx context.Context, sa peliqan.SubAccount) summary {
 	}
 
 	for _, srv := range servers {
+		if ctx.Err() != nil {
+			return s // interrupted: run reports it
+		}
 		fmt.Fprintf(l.out, "  - %s [%s] health %s\n", srv.Name, srv.ServerType, srv.HealthStatus)
 		switch {
 		case srv.HealthStatus.NeedsReauthorisation():
