@@ -166,3 +166,24 @@ func TestConnectionTables(t *testing.T) {
 	assert.True(t, found)
 	assert.Empty(t, got, "another database")
 }
+
+func TestRunStopsWhenInterrupted(t *testing.T) {
+	t.Parallel()
+	ctx, cancel := context.WithCancel(context.Background())
+	var out strings.Builder
+	// Interrupted during the first sync's wait: nothing more is started.
+	w := writerFunc(func(p []byte) (int, error) {
+		if strings.Contains(string(p), "sync started") {
+			cancel()
+		}
+		return out.Write(p)
+	})
+	err := run(ctx, w, noEnv)
+	require.ErrorIs(t, err, context.Canceled)
+	assert.Equal(t, 1, strings.Count(out.String(), "sync started"), out.String())
+	assert.NotContains(t, out.String(), "summary")
+}
+
+type writerFunc func([]byte) (int, error)
+
+func (f writerFunc) Write(p []byte) (int, error) { return f(p) }
