@@ -168,7 +168,7 @@ func run(ctx context.Context, out io.Writer, getenv func(string) string) error {
 			return fmt.Errorf("listing customers: %w", err)
 		}
 		if len(sums) == customers {
-			fmt.Fprintf(out, "(stopping after %d customers)\n", customers)
+			fmt.Fprintf(out, "(stopping after %s)\n", plural(customers, "customer"))
 			break
 		}
 		sums = append(sums, l.customer(ctx, *sa))
@@ -177,7 +177,7 @@ func run(ctx context.Context, out io.Writer, getenv func(string) string) error {
 		return err
 	}
 
-	fmt.Fprintf(out, "\nsummary (%d customers):\n", len(sums))
+	fmt.Fprintf(out, "\nsummary (%s):\n", plural(len(sums), "customer"))
 	tw := tabwriter.NewWriter(out, 0, 0, 2, ' ', 0)
 	for _, s := range sums {
 		fmt.Fprintf(tw, "  %s\t%s\t%s\t%d synced\t%d failed\t%d skipped\t%s%s\n",
