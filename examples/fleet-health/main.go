@@ -137,7 +137,7 @@ func run(ctx context.Context, out io.Writer, getenv func(string) string) error {
 			attention++
 		}
 	}
-	fmt.Fprintf(out, "scanned %d customers, %d connections\n", len(customers), connections)
+	fmt.Fprintf(out, "scanned %s, %s\n", plural(len(customers), "customer"), plural(connections, "connection"))
 	var parts []string
 	for _, v := range verdictOrder {
 		if counts[v] > 0 {
@@ -194,6 +194,13 @@ func lastRun(r peliqan.ConnectionReport) string {
 		return "unreadable"
 	}
 	return "none"
+}
+
+func plural(n int, what string) string {
+	if n == 1 {
+		return "1 " + what
+	}
+	return fmt.Sprintf("%d %ss", n, what)
 }
 
 func orDash(s string) string {
