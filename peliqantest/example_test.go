@@ -22,16 +22,10 @@ func ExampleNew() {
 	if err != nil {
 		panic(err)
 	}
-	var page struct {
-		Data []struct {
-			ExternalID string `json:"external_id"`
-			Name       string `json:"name"`
-		} `json:"data"`
-	}
-	if err := p.Do(context.Background(), http.MethodGet, "/api/partner/sub-accounts/", nil, &page); err != nil {
-		panic(err)
-	}
-	for _, sa := range page.Data {
+	for sa, err := range p.SubAccounts(context.Background(), nil) {
+		if err != nil {
+			panic(err)
+		}
 		fmt.Println(sa.ExternalID, sa.Name)
 	}
 	// Output:
@@ -53,8 +47,8 @@ func ExampleServer_FailNext() {
 	if err != nil {
 		panic(err)
 	}
-	var servers []map[string]any
-	if err := t.Do(context.Background(), http.MethodGet, "/api/servers/", nil, &servers); err != nil {
+	servers, err := t.ListServers(context.Background())
+	if err != nil {
 		panic(err)
 	}
 	fmt.Println(len(servers), "connections after", srv.Count(peliqan.RouteListServers), "requests")
@@ -79,17 +73,19 @@ func ExampleManualClock() {
 		panic(err)
 	}
 	ctx := context.Background()
-	var sync struct {
-		HealthStatus string `json:"health_status"`
+	res, err := t.SyncServer(ctx, conn, peliqan.SyncOptions{})
+	if err != nil {
+		panic(err)
 	}
-	var status struct {
-		Running bool `json:"running"`
+	status, err := t.GetServerSyncRunStatus(ctx, conn, peliqan.SyncStatusOptions{TaskID: res.TaskID})
+	if err != nil {
+		panic(err)
 	}
-	_ = t.Do(ctx, http.MethodGet, "/api/servers/"+conn.String()+"/syncdb/", nil, &sync)
-	_ = t.Do(ctx, http.MethodGet, "/api/servers/"+conn.String()+"/syncdb/status/", nil, &status)
-	fmt.Println(sync.HealthStatus, "running:", status.Running)
+	fmt.Println(res.HealthStatus, "running:", status.Running)
 	clk.Advance(time.Minute)
-	_ = t.Do(ctx, http.MethodGet, "/api/servers/"+conn.String()+"/syncdb/status/", nil, &status)
+	if status, err = t.GetServerSyncRunStatus(ctx, conn, peliqan.SyncStatusOptions{TaskID: res.TaskID}); err != nil {
+		panic(err)
+	}
 	fmt.Println("running:", status.Running)
 	// Output:
 	// CHECKING running: true
