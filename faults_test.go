@@ -66,7 +66,7 @@ func newRelEnv(t testing.TB, opts ...peliqan.Option) *relEnv {
 			Connections: []peliqantest.ConnectionFixture{{Type: "pipedrive", Tables: []peliqantest.TableFixture{
 				{Name: "contacts", Fields: []peliqantest.FieldFixture{{Name: "name", Type: "text"}, {Name: "score", Type: "number"}},
 					GeneratedRows: 20}}}, {Type: "saltedge"}},
-			Scripts:     []peliqantest.ScriptFixture{{Name: "nightly", Code: "print(1)"}}},
+			Scripts: []peliqantest.ScriptFixture{{Name: "nightly", Code: "print(1)"}}},
 		{ExternalID: "victim", CompanyName: "Victim"},
 	}}), peliqantest.WithSyncDuration(time.Millisecond), peliqantest.WithScriptRunDuration(time.Millisecond))
 	e := &relEnv{fake: fake, partnerTok: fake.PartnerToken()}
