@@ -1,0 +1,212 @@
+package peliqan_test
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"os"
+	"runtime"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	peliqan "github.com/peliqan-community/peliqan-go"
+	"github.com/peliqan-community/peliqan-go/peliqantest"
+)
+
+// The load test: about 20,000 requests through the fan-out helpers at
+// concurrency 64 against the fake with random latency. It is not parallel,
+// so the goroutine count it samples is its own.
+//
+// Size: 1,000 customers (20,020 requests) by default; 100 customers (2,020
+// requests) with -short; PELIQAN_LOAD_CUSTOMERS=n overrides both.
+
+const loadConcurrency = 64
+
+// loadCallsPerCustomer is what fn sends per customer in the
+// ForEachSubAccount phase: ListServers then GetServer 15 times.
+const loadCallsPerCustomer = 16
+
+func loadCustomers(t *testing.T) int {
+	if v := os.Getenv("PELIQAN_LOAD_CUSTOMERS"); v != "" {
+		n, err := strconv.Atoi(v)
+		require.NoError(t, err, "PELIQAN_LOAD_CUSTOMERS")
+		require.Positive(t, n)
+		return n
+	}
+	if testing.Short() {
+		return 100
+	}
+	return 1000
+}
+
+// peakGoroutines samples runtime.NumGoroutine every 500 µs until stop.
+func peakGoroutines() (stop func() int) {
+	var peak atomic.Int64
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		tk := time.NewTicker(500 * time.Microsecond)
+		defer tk.Stop()
+		for {
+			if n := int64(runtime.NumGoroutine()); n > peak.Load() {
+				peak.Store(n)
+			}
+			select {
+			case <-done:
+				return
+			case <-tk.C:
+			}
+		}
+	}()
+	return func() int { close(done); wg.Wait(); return int(peak.Load()) }
+}
+
+func TestLoadFanOut(t *testing.T) {
+	n := loadCustomers(t)
+	fix := peliqantest.Fixture{}
+	for i := range n {
+		fix.SubAccounts = append(fix.SubAccounts, peliqantest.SubAccountFixture{ExternalID: fmt.Sprintf("load%05d", i),
+			Connections: []peliqantest.ConnectionFixture{{Type: "pipedrive"}}})
+	}
+	fake := peliqantest.NewServer(t, peliqantest.WithFixture(fix), peliqantest.WithRecordLimit(n*loadCallsPerCustomer+10*n),
+		peliqantest.WithFaultSeed(20000))
+	// Random latency: 0, 1, 2 or 5 ms (mean about 1.4 ms), drawn from the
+	// fake's seeded source.
+	for _, r := range []peliqantest.FaultRule{
+		{Probability: 0.30, Fault: peliqantest.LatencyFault(time.Millisecond)},
+		{Probability: 0.25, Fault: peliqantest.LatencyFault(2 * time.Millisecond)},
+		{Probability: 0.15, Fault: peliqantest.LatencyFault(5 * time.Millisecond)},
+	} {
+		fake.AddFaultRule(r)
+	}
+	serverOf := map[peliqan.ID]peliqan.ID{}
+	for _, sa := range fake.Seeded().SubAccounts {
+		serverOf[sa.ID] = sa.Connections[0].ID
+	}
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	tr.MaxConnsPerHost, tr.MaxIdleConnsPerHost = loadConcurrency, loadConcurrency
+	defer tr.CloseIdleConnections()
+	newPartner := func() *peliqan.PartnerClient {
+		p, err := fake.PartnerClient(peliqan.WithHTTPClient(&http.Client{Transport: tr}), peliqan.WithRetryPolicy(zeroWait))
+		require.NoError(t, err)
+		return p
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+
+	runtime.GC()
+	base := runtime.NumGoroutine()
+	stopSampling := peakGoroutines()
+	start := time.Now()
+
+	// Phase 1: ForEachSubAccount, every call tagged with a unique sequence
+	// number the fake records.
+	var (
+		seq              atomic.Int64
+		inFlight, maxFly atomic.Int64
+		mu               sync.Mutex
+		visits           = map[peliqan.ID]int{}
+	)
+	err := newPartner().ForEachSubAccount(ctx, loadConcurrency, func(ctx context.Context, sa peliqan.SubAccount, tc *peliqan.SubAccountClient) error {
+		f := inFlight.Add(1)
+		defer inFlight.Add(-1)
+		for m := maxFly.Load(); f > m && !maxFly.CompareAndSwap(m, f); m = maxFly.Load() {
+		}
+		mu.Lock()
+		visits[sa.ID]++
+		mu.Unlock()
+		tag := func() peliqan.RequestOption {
+			return peliqan.WithHeader("X-Load-Seq", strconv.FormatInt(seq.Add(1), 10))
+		}
+		if _, err := tc.ListServers(ctx, tag()); err != nil {
+			return err
+		}
+		for range loadCallsPerCustomer - 1 {
+			if _, err := tc.GetServer(ctx, serverOf[sa.ID], tag()); err != nil {
+				return err
+			}
+		}
+		return nil
+	}, peliqan.ForEachPageSize(100))
+	require.NoError(t, err)
+	phase1 := time.Since(start)
+
+	// Phase 2: ConnectionHealth over the same customers (a fresh partner
+	// client, so identity tokens are fetched again).
+	reports := map[peliqan.ID]int{}
+	for r, err := range newPartner().ConnectionHealth(ctx, peliqan.HealthScanOptions{Concurrency: loadConcurrency}) {
+		require.NoError(t, err)
+		assert.NotEqual(t, peliqan.VerdictScanFailed, r.Verdict, "%v", r.Err)
+		reports[r.SubAccount.ID]++
+	}
+	wall := time.Since(start)
+	peak := stopSampling()
+
+	// Every customer once per phase.
+	assert.Len(t, visits, n)
+	assert.Len(t, reports, n)
+	for id := range serverOf {
+		assert.Equal(t, 1, visits[id], "customer %d visited once", id)
+		assert.Equal(t, 1, reports[id], "customer %d reported once", id)
+	}
+	// Every tagged request reached the server exactly once.
+	tags := map[string]int{}
+	for _, r := range fake.Requests() {
+		if v := r.Header.Get("X-Load-Seq"); v != "" {
+			tags[v]++
+		}
+	}
+	sent := seq.Load()
+	assert.Equal(t, int64(n*loadCallsPerCustomer), sent)
+	assert.Len(t, tags, int(sent), "no tagged request lost")
+	dups := 0
+	for _, c := range tags {
+		if c != 1 {
+			dups++
+		}
+	}
+	assert.Zero(t, dups, "no tagged request duplicated")
+
+	pages := n/100 + 1
+	if n%100 != 0 {
+		pages = (n + 99) / 100
+	}
+	want := map[string]int{
+		peliqan.RouteSubAccountToken: 2 * n,
+		peliqan.RouteListServers:     2 * n,
+		peliqan.RouteGetServer:       n * (loadCallsPerCustomer - 1),
+		peliqan.RouteListServerRuns:  n,
+	}
+	total := 0
+	for route, w := range want {
+		assert.Equal(t, w, fake.Count(route), route)
+		total += fake.Count(route)
+	}
+	lists := fake.Count(peliqan.RouteListSubAccounts)
+	total += lists
+	assert.LessOrEqual(t, lists, 2*(pages+1), "sub-account pages")
+
+	// Bounded by the concurrency, not by the number of customers: at most
+	// 64 fn at once; goroutines at most, per unit of concurrency, the worker
+	// and its identity-token flight (the worker waits while the flight's
+	// goroutine sends), and per connection (at most 64) the client's read
+	// and write loops and, in the same process, the server's connection
+	// goroutine and its background reader while a handler runs; plus a few
+	// (the lister, ConnectionHealth's producer, the sampler). A goroutine
+	// dump at the peak shows exactly these.
+	assert.LessOrEqual(t, maxFly.Load(), int64(loadConcurrency))
+	bound := base + 2*loadConcurrency + 4*loadConcurrency + 32
+	assert.LessOrEqual(t, peak, bound, "peak goroutines")
+	t.Logf("load: %d customers, %d requests (%d list pages) in %s (ForEachSubAccount %s), concurrency %d: "+
+		"max fn in flight %d, goroutines base %d peak %d (bound %d), tagged requests %d recorded once each, duplicates %d",
+		n, total, lists, wall.Round(time.Millisecond), phase1.Round(time.Millisecond), loadConcurrency,
+		maxFly.Load(), base, peak, bound, len(tags), dups)
+}
