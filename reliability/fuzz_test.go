@@ -330,7 +330,9 @@ func FuzzInputValidation(f *testing.F) {
 		calls := []func() error{
 			func() error { return ignore(p.GetSubAccount(ctx, peliqan.ByExternalID(s))) },
 			func() error { return ignore(p.SubAccountInfo(ctx, id)) },
-			func() error { return ignore(p.ListSubAccounts(ctx, &peliqan.ListOptions{Page: int(n), PerPage: int(n)})) },
+			func() error {
+				return ignore(p.ListSubAccounts(ctx, &peliqan.ListOptions{Page: int(n), PerPage: int(n)}))
+			},
 			func() error {
 				return ignore(p.CreateSubAccount(ctx, peliqan.SubAccountCreate{ExternalID: s, Email: s, FirstName: s, LastName: s, CompanyName: s}))
 			},
@@ -348,7 +350,9 @@ func FuzzInputValidation(f *testing.F) {
 			func() error {
 				return ignore(c.GetServerSyncRunStatus(ctx, id, peliqan.SyncStatusOptions{TaskID: s, Timeout: time.Duration(n)}))
 			},
-			func() error { return ignore(c.ListRows(ctx, id, peliqan.RowsOptions{Size: int(n), Page: int(n), Fields: []string{s}})) },
+			func() error {
+				return ignore(c.ListRows(ctx, id, peliqan.RowsOptions{Size: int(n), Page: int(n), Fields: []string{s}}))
+			},
 			func() error { return c.UpdateCell(ctx, id, n, s, s) },
 			func() error { return ignore(c.Query(ctx, s, peliqan.QueryOptions{Database: s})) },
 			func() error {
