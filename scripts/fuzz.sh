@@ -48,6 +48,6 @@ for pkg in $pkgs; do
   done
 done
 
-printf '\n%-10s %-28s %-6s %12s %8s %7s\n' package target result execs corpus wall
+printf '\n%-13s %-28s %-6s %12s %8s %7s\n' package target result execs corpus wall
 for r in "${rows[@]}"; do echo "$r"; done
 exit $status
