@@ -180,21 +180,25 @@ type ScriptTemplate struct {
 // most Concurrency at a time; one customer's failure is reported in its
 // result and does not stop the others. The returned error is for bad input
 // (before any request) or the context ending; per-customer failures are in
-// the report (PublishReport.Err joins them).
-func (p *PartnerClient) PublishScript(ctx context.Context, tmpl ScriptTemplate, o PublishOptions) (*PublishReport, error) {
+// the report (PublishReport.Err joins them). opts apply to every request
+// made for every customer.
+func (p *PartnerClient) PublishScript(ctx context.Context, tmpl ScriptTemplate, o PublishOptions, opts ...RequestOption) (*PublishReport, error) {
 	if strings.TrimSpace(tmpl.Name) == "" {
 		return nil, invalidArg("Name", "is empty")
 	}
 	if err := tmpl.Schedule.validate(); err != nil {
 		return nil, err
 	}
+	if _, err := applyCallOptions(opts); err != nil {
+		return nil, err
+	}
 	return p.publish(ctx, o, func(ctx context.Context, _ SubAccountRef, t *SubAccountClient) (PublishOutcome, ID, error) {
-		return publishScript(ctx, t, tmpl)
+		return publishScript(ctx, t, tmpl, opts)
 	})
 }
 
-func publishScript(ctx context.Context, t *SubAccountClient, tmpl ScriptTemplate) (PublishOutcome, ID, error) {
-	groups, err := t.ListGroups(ctx)
+func publishScript(ctx context.Context, t *SubAccountClient, tmpl ScriptTemplate, opts []RequestOption) (PublishOutcome, ID, error) {
+	groups, err := t.ListGroups(ctx, opts...)
 	if err != nil {
 		return PublishFailed, 0, err
 	}
@@ -211,7 +215,7 @@ func publishScript(ctx context.Context, t *SubAccountClient, tmpl ScriptTemplate
 		}
 		return PublishFailed, 0, fmt.Errorf("%w: %q", ErrGroupNotFound, tmpl.Group)
 	}
-	scripts, err := t.ListScripts(ctx)
+	scripts, err := t.ListScripts(ctx, opts...)
 	if err != nil {
 		return PublishFailed, 0, err
 	}
@@ -226,13 +230,13 @@ func publishScript(ctx context.Context, t *SubAccountClient, tmpl ScriptTemplate
 	}
 	if found == nil {
 		sc, err := t.CreateScript(ctx, ScriptCreate{Name: tmpl.Name, Code: tmpl.Code, GroupID: group.ID,
-			RunMode: tmpl.RunMode, Schedule: tmpl.Schedule})
+			RunMode: tmpl.RunMode, Schedule: tmpl.Schedule}, opts...)
 		if err != nil {
 			return PublishFailed, 0, err
 		}
 		return PublishCreated, sc.ID, nil
 	}
-	cur, err := t.GetScript(ctx, found.ID)
+	cur, err := t.GetScript(ctx, found.ID, opts...)
 	if err != nil {
 		return PublishFailed, found.ID, err
 	}
@@ -249,7 +253,7 @@ func publishScript(ctx context.Context, t *SubAccountClient, tmpl ScriptTemplate
 	if code == nil && settings == nil {
 		return PublishUnchanged, found.ID, nil
 	}
-	if _, err := t.patchScript(ctx, found.ID, nil, code, settings, nil); err != nil {
+	if _, err := t.patchScript(ctx, found.ID, nil, code, settings, opts); err != nil {
 		return PublishFailed, found.ID, err
 	}
 	return PublishUpdated, found.ID, nil
@@ -274,20 +278,23 @@ type QueryTableTemplate struct {
 // PublishScript: created, updated (the query differed), unchanged (nothing
 // written), or failed (ErrSchemaNotFound when the database or schema is
 // missing).
-func (p *PartnerClient) PublishQueryTable(ctx context.Context, tmpl QueryTableTemplate, o PublishOptions) (*PublishReport, error) {
+func (p *PartnerClient) PublishQueryTable(ctx context.Context, tmpl QueryTableTemplate, o PublishOptions, opts ...RequestOption) (*PublishReport, error) {
 	switch {
 	case strings.TrimSpace(tmpl.Name) == "":
 		return nil, invalidArg("Name", "is empty")
 	case strings.TrimSpace(tmpl.Query) == "":
 		return nil, invalidArg("Query", "is empty")
 	}
+	if _, err := applyCallOptions(opts); err != nil {
+		return nil, err
+	}
 	return p.publish(ctx, o, func(ctx context.Context, ref SubAccountRef, t *SubAccountClient) (PublishOutcome, ID, error) {
-		return p.publishQueryTable(ctx, ref, t, tmpl)
+		return p.publishQueryTable(ctx, ref, t, tmpl, opts)
 	})
 }
 
-func (p *PartnerClient) publishQueryTable(ctx context.Context, ref SubAccountRef, t *SubAccountClient, tmpl QueryTableTemplate) (PublishOutcome, ID, error) {
-	dbs, err := t.ListDatabases(ctx, DatabaseListOptions{IncludeTables: true})
+func (p *PartnerClient) publishQueryTable(ctx context.Context, ref SubAccountRef, t *SubAccountClient, tmpl QueryTableTemplate, opts []RequestOption) (PublishOutcome, ID, error) {
+	dbs, err := t.ListDatabases(ctx, DatabaseListOptions{IncludeTables: true}, opts...)
 	if err != nil {
 		return PublishFailed, 0, err
 	}
@@ -299,7 +306,7 @@ func (p *PartnerClient) publishQueryTable(ctx context.Context, ref SubAccountRef
 				break
 			}
 		}
-	} else if dwID, err := p.defaultDW(ctx, ref); err != nil {
+	} else if dwID, err := p.defaultDW(ctx, ref, opts); err != nil {
 		return PublishFailed, 0, err
 	} else {
 		for i := range dbs {
@@ -326,19 +333,19 @@ func (p *PartnerClient) publishQueryTable(ctx context.Context, ref SubAccountRef
 		if tr.Name != tmpl.Name || tr.SchemaID != schema.ID {
 			continue
 		}
-		cur, err := t.GetTable(ctx, tr.ID)
+		cur, err := t.GetTable(ctx, tr.ID, opts...)
 		if err != nil {
 			return PublishFailed, tr.ID, err
 		}
 		if cur.Query == tmpl.Query {
 			return PublishUnchanged, tr.ID, nil
 		}
-		if _, err := t.UpdateQueryTable(ctx, tr.ID, QueryTableUpdate{Query: &tmpl.Query}); err != nil {
+		if _, err := t.UpdateQueryTable(ctx, tr.ID, QueryTableUpdate{Query: &tmpl.Query}, opts...); err != nil {
 			return PublishFailed, tr.ID, err
 		}
 		return PublishUpdated, tr.ID, nil
 	}
-	tb, err := t.CreateQueryTable(ctx, db.ID, QueryTable{SchemaID: schema.ID, Name: tmpl.Name, Query: tmpl.Query})
+	tb, err := t.CreateQueryTable(ctx, db.ID, QueryTable{SchemaID: schema.ID, Name: tmpl.Name, Query: tmpl.Query}, opts...)
 	if err != nil {
 		return PublishFailed, 0, err
 	}
@@ -347,16 +354,16 @@ func (p *PartnerClient) publishQueryTable(ctx context.Context, ref SubAccountRef
 
 // defaultDW finds the customer's default data warehouse id through the
 // partner API (an external id is first resolved to the account id).
-func (p *PartnerClient) defaultDW(ctx context.Context, ref SubAccountRef) (ID, error) {
+func (p *PartnerClient) defaultDW(ctx context.Context, ref SubAccountRef, opts []RequestOption) (ID, error) {
 	id, isID := ref.AccountID()
 	if !isID {
-		sa, err := p.GetSubAccount(ctx, ref)
+		sa, err := p.GetSubAccount(ctx, ref, opts...)
 		if err != nil {
 			return 0, err
 		}
 		id = sa.ID
 	}
-	info, err := p.SubAccountInfo(ctx, id)
+	info, err := p.SubAccountInfo(ctx, id, opts...)
 	if err != nil {
 		return 0, err
 	}

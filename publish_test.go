@@ -38,6 +38,7 @@ type pubFake struct {
 	mu      sync.Mutex
 	tenants map[string]*pubTenant // by token
 	srv     *httptest.Server
+	tagged  int // requests carrying X-Req
 }
 
 func newPubFake(t *testing.T, n int) (*PartnerClient, *pubFake) {
@@ -85,6 +86,9 @@ func pubJSON(w http.ResponseWriter, status int, v any) {
 func (f *pubFake) serve(w http.ResponseWriter, r *http.Request) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	if r.Header.Get("X-Req") != "" {
+		f.tagged++
+	}
 	route, params, ok := routes.Match(r.Method, r.URL.Path)
 	if !ok {
 		pubJSON(w, 404, map[string]any{"error": "NO_ROUTE"})
@@ -238,11 +242,14 @@ func TestPublishScriptCreateThenNoWritesThenUpdate(t *testing.T) {
 		assert.Equal(t, map[string]any{"schedule": true, "run_interval": float64(86400), "weekdays": []any{float64(0)}, "start_time": "02:00:00"}, s["settings"])
 	}
 
-	// The second run writes nothing.
-	rep2, err := p.PublishScript(ctx, tmpl, opts)
+	// The second run writes nothing. Request options reach every request.
+	rep2, err := p.PublishScript(ctx, tmpl, opts, WithHeader("X-Req", "publish-2"))
 	require.NoError(t, err)
 	assert.Equal(t, []PublishOutcome{PublishUnchanged, PublishUnchanged, PublishUnchanged}, outcomes(rep2))
 	assert.Equal(t, 3, rep2.Count(PublishUnchanged))
+	f.mu.Lock()
+	assert.Equal(t, 9, f.tagged, "groups, scripts and the script, per customer")
+	f.mu.Unlock()
 	for i := 1; i <= 3; i++ {
 		assert.Len(t, f.writes(i), 1, "no write on the second publish")
 		assert.Equal(t, rep.Results[i-1].ID, rep2.Results[i-1].ID)
@@ -349,6 +356,7 @@ func TestPublishInvalidInput(t *testing.T) {
 	_, cases["twice"] = p.PublishScript(ctx, ScriptTemplate{Name: "a"}, PublishOptions{SubAccounts: refs(1, 1)})
 	_, cases["concurrency"] = p.PublishScript(ctx, ScriptTemplate{Name: "a"}, PublishOptions{SubAccounts: refs(1), Concurrency: -1})
 	_, cases["table no query"] = p.PublishQueryTable(ctx, QueryTableTemplate{Name: "a"}, ok)
+	_, cases["bad option"] = p.PublishScript(ctx, ScriptTemplate{Name: "a"}, ok, WithHeader("Authorization", "x"))
 	//nolint:staticcheck // a nil context is the point
 	_, cases["nil ctx"] = p.PublishScript(nil, ScriptTemplate{Name: "a"}, ok)
 	for name, err := range cases {

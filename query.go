@@ -144,7 +144,8 @@ func (s *SubAccountClient) Query(ctx context.Context, sql string, o QueryOptions
 }
 
 // queryErrorMessage reads the "error" member of a records answer: a
-// string, or an object with a message; null, "" and false mean no error.
+// string, or an object with a message; null, "", false, {} and [] mean no
+// error.
 func queryErrorMessage(raw json.RawMessage) string {
 	raw = bytes.TrimSpace(raw)
 	if len(raw) == 0 {
@@ -154,6 +155,10 @@ func queryErrorMessage(raw json.RawMessage) string {
 	case '"':
 		return strings.TrimSpace(jsonString(raw))
 	case '{':
+		var all map[string]json.RawMessage
+		if json.Unmarshal(raw, &all) == nil && len(all) == 0 {
+			return ""
+		}
 		var o struct {
 			Message string `json:"message"`
 			Detail  string `json:"detail"`
@@ -166,8 +171,11 @@ func queryErrorMessage(raw json.RawMessage) string {
 			}
 		}
 		return string(raw)
-	case 'n', 'f':
-		return ""
+	case 'n', 'f', '[':
+		var list []json.RawMessage
+		if raw[0] != '[' || (json.Unmarshal(raw, &list) == nil && len(list) == 0) {
+			return ""
+		}
 	}
 	return string(raw)
 }

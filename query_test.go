@@ -79,6 +79,17 @@ func TestQueryServerErrorIn200(t *testing.T) {
 	}
 }
 
+func TestQueryErrorMessage(t *testing.T) {
+	t.Parallel()
+	for raw, want := range map[string]string{
+		``: "", `null`: "", `""`: "", `false`: "", `{}`: "", `[]`: "", `" "`: "",
+		`"boom"`: "boom", `{"message": "m"}`: "m", `{"detail": "d"}`: "d", `{"x": 1}`: `{"x": 1}`,
+		`["a"]`: `["a"]`, `true`: "true",
+	} {
+		assert.Equal(t, want, queryErrorMessage([]byte(raw)), raw)
+	}
+}
+
 func TestQueryEmptyErrorIsSuccess(t *testing.T) {
 	t.Parallel()
 	s, mt := dtClient(t)

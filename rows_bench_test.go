@@ -82,8 +82,10 @@ type heapPeak struct {
 	peak uint64
 }
 
-// heapSampleEvery is how many rows pass between two samples.
-const heapSampleEvery = 25_000
+// heapSamples is how many samples a read of a table takes, whatever its
+// size, so that the peaks of a small and a large table are maxima over as
+// many samples.
+const heapSamples = 20
 
 func newHeapPeak() *heapPeak {
 	return &heapPeak{s: []metrics.Sample{{Name: "/gc/heap/live:bytes"}}}
@@ -107,7 +109,7 @@ func streamAll(b *testing.B, s *SubAccountClient, n int) (float64, uint64) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		if got%heapSampleEvery == heapSampleEvery/2 {
+		if every := n / heapSamples; got%every == every/2 {
 			h.sample()
 			if r["id"] == nil {
 				b.Fatal("row without id")
@@ -148,7 +150,7 @@ func baselineAll(b *testing.B, hc *http.Client, base string, n int) (float64, ui
 			b.Fatal(err)
 		}
 		for _, r := range p.Results {
-			if got%heapSampleEvery == heapSampleEvery/2 {
+			if every := n / heapSamples; got%every == every/2 {
 				h.sample()
 				if r["id"] == nil {
 					b.Fatal("row without id")

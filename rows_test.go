@@ -539,3 +539,30 @@ func TestRowsAsCustomDecoderErrorIsADecodeError(t *testing.T) {
 	var te *TransportError
 	assert.False(t, errors.As(gotErr, &te))
 }
+
+func TestRowsRetriesAPageThatFailsBeforeItsBody(t *testing.T) {
+	t.Parallel()
+	var mu sync.Mutex
+	failed := false
+	s, rs := newRowsSrv(t, 15, func(w http.ResponseWriter, r *http.Request) {
+		page := atoiDefault(r.URL.Query().Get("page"), 1)
+		mu.Lock()
+		fail := page == 2 && !failed
+		failed = failed || fail
+		mu.Unlock()
+		if fail {
+			w.WriteHeader(http.StatusServiceUnavailable)
+			fmt.Fprint(w, `{"error": "busy"}`)
+			return
+		}
+		fmt.Fprintf(w, `{"count": 4, "results": %s}`, rowsJSON((page-1)*2, page*2))
+	})
+	rows, err := collectRows(t, s.Rows(context.Background(), 15, RowsOptions{Size: 2}))
+	require.NoError(t, err)
+	assert.Len(t, rows, 4)
+	assert.Equal(t, []url.Values{
+		q("user_field_names=true&size=2"),
+		q("user_field_names=true&size=2&page=2"),
+		q("user_field_names=true&size=2&page=2"),
+	}, rs.seen())
+}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"iter"
 	"net/url"
 	"strings"
 
@@ -334,6 +335,30 @@ func (s *SubAccountClient) ScriptRunLogs(ctx context.Context, runID ID, opts ...
 
 // ListScriptRuns reads one page of a script's runs.
 func (s *SubAccountClient) ListScriptRuns(ctx context.Context, scriptID ID, lo *ListOptions, opts ...RequestOption) (*Page[ScriptRun], error) {
+	q, err := scriptRunsQuery(scriptID, lo)
+	if err != nil {
+		return nil, err
+	}
+	return listPage[ScriptRun](ctx, s.c, routes.MustLookup(routes.ListScriptRuns), nil, q, opts)
+}
+
+// ScriptRuns iterates over all of a script's runs from lo's page on,
+// fetching pages as the loop asks for them.
+func (s *SubAccountClient) ScriptRuns(ctx context.Context, scriptID ID, lo *ListOptions, opts ...RequestOption) iter.Seq2[*ScriptRun, error] {
+	q, err := scriptRunsQuery(scriptID, lo)
+	if err == nil && ctx == nil {
+		err = invalidArg("ctx", "nil context")
+	}
+	if err != nil {
+		return func(yield func(*ScriptRun, error) bool) { yield(nil, err) }
+	}
+	route := routes.MustLookup(routes.ListScriptRuns)
+	return paginate(ctx, q, func(ctx context.Context, q url.Values) (*Page[ScriptRun], error) {
+		return listPage[ScriptRun](ctx, s.c, route, nil, q, opts)
+	})
+}
+
+func scriptRunsQuery(scriptID ID, lo *ListOptions) (url.Values, error) {
 	id, err := scriptID.param("script id")
 	if err != nil {
 		return nil, err
@@ -343,7 +368,7 @@ func (s *SubAccountClient) ListScriptRuns(ctx context.Context, scriptID ID, lo *
 		return nil, err
 	}
 	q.Set("interface_id", id)
-	return listPage[ScriptRun](ctx, s.c, routes.MustLookup(routes.ListScriptRuns), nil, q, opts)
+	return q, nil
 }
 
 // ScriptWaitOptions tunes WaitForScriptRun.

@@ -161,6 +161,20 @@ func TestScriptRunsAndLogs(t *testing.T) {
 	assert.Equal(t, ID(499), p.Items[0].ID)
 	assert.True(t, p.HasNext)
 	assert.Equal(t, 3, p.NextPage)
+
+	dtExpect(t, mt, "GET", "/api/interface_runs/", "interface_id=12&per_page=1", "", 200,
+		`{"data": [{"id": 600, "running": false}], "next": 2}`)
+	mt.RegisterResponderWithQuery("GET", dtBase+"/api/interface_runs/", "interface_id=12&per_page=1&page=2",
+		httpmock.NewStringResponder(200, `{"data": [{"id": 599, "running": false}], "next": null}`))
+	var ids []ID
+	for run, err := range s.ScriptRuns(context.Background(), 12, &ListOptions{PerPage: 1}) {
+		require.NoError(t, err)
+		ids = append(ids, run.ID)
+	}
+	assert.Equal(t, []ID{600, 599}, ids)
+	for _, err := range s.ScriptRuns(context.Background(), 0, nil) {
+		assert.ErrorIs(t, err, ErrInvalidArgument)
+	}
 }
 
 func TestWaitForScriptRun(t *testing.T) {
