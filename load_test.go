@@ -3,9 +3,11 @@ package peliqan_test
 import (
 	"context"
 	"fmt"
+	"maps"
 	"net/http"
 	"os"
 	"runtime"
+	"slices"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -279,4 +281,144 @@ func BenchmarkColdTenant1000(b *testing.B) {
 		rounds++
 	}
 	b.ReportMetric(float64(fake.Count(peliqan.RouteSubAccountToken))/float64(rounds), "identity-requests")
+}
+
+// Fan-out at scale with injected failures: ForEachSubAccount,
+// ConnectionHealth and PublishScript over 200 customers, 10% of whom fail.
+
+// fanoutEnv seeds n customers with one connection and one script group
+// each, and fails the identity-token fetch of about 10% of them (a 403 the
+// SDK does not retry), chosen by the fake's seeded fault rule. It returns
+// the fake, a partner client, and the set of external ids whose token fetch
+// the fake answered with the fault, read from its own records.
+func fanoutEnv(t *testing.T, n int) (*peliqantest.Server, *peliqan.PartnerClient) {
+	t.Helper()
+	fix := peliqantest.Fixture{}
+	for i := range n {
+		fix.SubAccounts = append(fix.SubAccounts, peliqantest.SubAccountFixture{
+			ExternalID: fmt.Sprintf("c%03d", i), Connections: []peliqantest.ConnectionFixture{{Type: "pipedrive"}}})
+	}
+	fake := peliqantest.NewServer(t, peliqantest.WithFixture(fix), peliqantest.WithFaultSeed(9))
+	p, err := fake.PartnerClient(peliqan.WithRetryPolicy(zeroWait))
+	require.NoError(t, err)
+	fake.AddFaultRule(peliqantest.FaultRule{Route: peliqan.RouteSubAccountToken, Probability: 0.10,
+		Fault: peliqantest.StatusFault(http.StatusForbidden, "")})
+	return fake, p
+}
+
+// faultedAccounts reads from the fake's records which account ids had their
+// token request faulted.
+func faultedAccounts(fake *peliqantest.Server) map[peliqan.ID]bool {
+	out := map[peliqan.ID]bool{}
+	for _, r := range fake.Requests() {
+		if r.Route == peliqan.RouteSubAccountToken && r.Fault != "" {
+			id, err := peliqan.ParseID(r.Query.Get("account_id"))
+			if err == nil {
+				out[id] = true
+			}
+		}
+	}
+	return out
+}
+
+func TestFaultForEachSubAccount200(t *testing.T) {
+	t.Parallel()
+	fake, p := fanoutEnv(t, 200)
+	var mu sync.Mutex
+	done := map[peliqan.ID]int{}
+	err := p.ForEachSubAccount(context.Background(), 16, func(ctx context.Context, sa peliqan.SubAccount, tc *peliqan.SubAccountClient) error {
+		if _, err := tc.ListServers(ctx); err != nil {
+			return err
+		}
+		mu.Lock()
+		done[sa.ID]++
+		mu.Unlock()
+		return nil
+	}, peliqan.ForEachPageSize(50))
+	failed := faultedAccounts(fake)
+	t.Logf("ForEachSubAccount: 200 customers, %d token fetches faulted, %d completed", len(failed), len(done))
+	require.NotEmpty(t, failed)
+	assert.InDelta(t, 20, len(failed), 12, "about 10%% faulted")
+
+	var reported []peliqan.ID
+	for _, e := range unjoin(err) {
+		var se *peliqan.SubAccountError
+		require.ErrorAs(t, e, &se)
+		assert.ErrorIs(t, se, peliqan.ErrForbidden)
+		reported = append(reported, se.ID)
+	}
+	assert.ElementsMatch(t, slices.Collect(maps.Keys(failed)), reported, "exactly the failed customers are reported")
+	assert.Len(t, done, 200-len(failed), "every other customer completed")
+	for id, n := range done {
+		assert.Equal(t, 1, n, "customer %d processed once", id)
+		assert.False(t, failed[id])
+	}
+	assert.Equal(t, 200-len(failed), fake.Count(peliqan.RouteListServers))
+	assert.Equal(t, 200, fake.Count(peliqan.RouteSubAccountToken), "one token request per customer, none retried")
+}
+
+func unjoin(err error) []error {
+	if err == nil {
+		return nil
+	}
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		return j.Unwrap()
+	}
+	return []error{err}
+}
+
+func TestFaultConnectionHealth200(t *testing.T) {
+	t.Parallel()
+	fake, p := fanoutEnv(t, 200)
+	scanned := map[peliqan.ID]int{}
+	failedReports := map[peliqan.ID]error{}
+	for r, err := range p.ConnectionHealth(context.Background(), peliqan.HealthScanOptions{Concurrency: 16}) {
+		require.NoError(t, err)
+		if r.Verdict == peliqan.VerdictScanFailed {
+			failedReports[r.SubAccount.ID] = r.Err
+			continue
+		}
+		scanned[r.SubAccount.ID]++
+		assert.NoError(t, r.Err)
+	}
+	failed := faultedAccounts(fake)
+	t.Logf("ConnectionHealth: 200 customers, %d token fetches faulted, %d scanned, %d reported failed", len(failed), len(scanned), len(failedReports))
+	require.NotEmpty(t, failed)
+	assert.ElementsMatch(t, slices.Collect(maps.Keys(failed)), slices.Collect(maps.Keys(failedReports)))
+	for id, err := range failedReports {
+		assert.ErrorIs(t, err, peliqan.ErrForbidden, "customer %d", id)
+	}
+	assert.Len(t, scanned, 200-len(failed))
+	for id, n := range scanned {
+		assert.Equal(t, 1, n, "customer %d has one connection, one report", id)
+	}
+}
+
+func TestFaultPublishScript200(t *testing.T) {
+	t.Parallel()
+	fake, p := fanoutEnv(t, 200)
+	var refs []peliqan.SubAccountRef
+	for _, sa := range fake.Seeded().SubAccounts {
+		refs = append(refs, peliqan.ByAccountID(sa.ID))
+	}
+	rep, err := p.PublishScript(context.Background(), peliqan.ScriptTemplate{Name: "sync_crm", Code: "print('hi')"},
+		peliqan.PublishOptions{SubAccounts: refs, Concurrency: 16})
+	require.NoError(t, err)
+	failed := faultedAccounts(fake)
+	t.Logf("PublishScript: 200 customers, %d token fetches faulted, created %d, failed %d",
+		len(failed), rep.Count(peliqan.PublishCreated), rep.Count(peliqan.PublishFailed))
+	require.Len(t, rep.Results, 200)
+	for i, res := range rep.Results {
+		id, _ := res.SubAccount.AccountID()
+		assert.Equal(t, refs[i], res.SubAccount, "results keep the customers' order")
+		if failed[id] {
+			assert.Equal(t, peliqan.PublishFailed, res.Outcome)
+			assert.ErrorIs(t, res.Err, peliqan.ErrForbidden)
+		} else {
+			assert.Equal(t, peliqan.PublishCreated, res.Outcome, "customer %d: %v", id, res.Err)
+		}
+	}
+	assert.Equal(t, len(failed), rep.Count(peliqan.PublishFailed))
+	assert.Equal(t, 200-len(failed), fake.Count(peliqan.RouteCreateScript), "one create per completed customer, none repeated")
+	assert.Equal(t, 200-len(failed), rep.Count(peliqan.PublishCreated))
 }

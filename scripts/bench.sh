@@ -49,7 +49,7 @@ row() {
   if [ "$v" != "n/a" ] && [ "$op" != "-" ]; then
     met="$(awk -v v="$v" -v l="$limit" -v op="$op" 'BEGIN { ok = (op == "le") ? (v <= l) : (v >= l); print ok ? "yes" : "**no**" }')"
   fi
-  rows+="| $label | \`$b\` $u | $(printf '%.4g' "$v" 2>/dev/null || echo "$v") | $target | $met |"$'\n'
+  rows+="| $label | \`$b\` $u | $(awk -v v="$v" 'BEGIN { if (v == "n/a") print v; else if (v + 0 >= 10000) printf "%d\n", v + 0.5; else printf "%.4g\n", v }') | $target | $met |"$'\n'
 }
 
 row "SDK round trip vs hand-written net/http + encoding/json (50-item list, loopback)" BenchmarkRoundTrip ratio "≤ 1.10" le 1.10
