@@ -103,6 +103,12 @@ How each is measured:
   shares the CPUs: a whole-stack figure for this machine, not a target.
 - **Fake** (\`peliqantest/bench_test.go\`): the fake alone, with a plain client.
 
+Reliability evidence that is not a benchmark lives in tests: the fault-injection
+matrix (\`go test -v -run TestFaultMatrix .\` logs requests sent vs expected per
+fault kind), the load test (\`go test -v -run TestLoadFanOut .\`), goroutine-leak
+checks (\`TestLeak*\`), the secrets scan (\`TestSecretsNeverLeak\`), and the fuzz
+targets (\`scripts/fuzz.sh 30s\` prints executions per target).
+
 ## Raw output
 
 \`\`\`
