@@ -1,6 +1,7 @@
 package peliqan
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -353,6 +354,9 @@ func (c *core) decodeSuccess(req *request, resp *http.Response, cl *call) error 
 		*out = append((*out)[:0], data...)
 		return nil
 	case *json.RawMessage:
+		if len(bytes.TrimSpace(data)) > 0 && !json.Valid(data) {
+			return c.decodeError(req, resp, errors.New("body is not valid JSON"))
+		}
 		*out = append((*out)[:0], data...)
 		return nil
 	}

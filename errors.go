@@ -329,9 +329,20 @@ func nonJSONMessage(body []byte) string {
 	if s == "" {
 		return ""
 	}
-	if i := strings.Index(strings.ToLower(s), "<title>"); i >= 0 {
+	// Byte-wise ASCII lowering keeps offsets: strings.ToLower turns each
+	// invalid UTF-8 byte into a 3-byte U+FFFD, and its indexes would not fit s.
+	lower := func(s string) string {
+		b := []byte(s)
+		for k, c := range b {
+			if 'A' <= c && c <= 'Z' {
+				b[k] = c + ('a' - 'A')
+			}
+		}
+		return string(b)
+	}
+	if i := strings.Index(lower(s), "<title>"); i >= 0 {
 		rest := s[i+len("<title>"):]
-		if j := strings.Index(strings.ToLower(rest), "</title>"); j >= 0 {
+		if j := strings.Index(lower(rest), "</title>"); j >= 0 {
 			return "non-JSON body: " + strings.TrimSpace(rest[:j])
 		}
 	}

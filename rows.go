@@ -280,6 +280,22 @@ type rowPage struct {
 // out of its loop; it never reaches the consumer.
 var errStopRows = errors.New("peliqan: rows consumer stopped")
 
+// tokenKind names a JSON token's kind for an error message without quoting
+// a value: a body that is not a page may carry anything, a token included.
+func tokenKind(tok json.Token) string {
+	switch v := tok.(type) {
+	case json.Delim:
+		return string(v)
+	case string:
+		return "a string"
+	case bool:
+		return "a boolean"
+	case nil:
+		return "null"
+	}
+	return "a number"
+}
+
 // errNotRows reports a page body whose JSON is not a list of rows.
 var errNotRows = errors.New("page is not a list of rows")
 
@@ -377,7 +393,7 @@ func decodeRowPage[T any](dec *json.Decoder, info *rowPage, each func(T) bool) e
 						return err
 					}
 				default:
-					return fmt.Errorf("%w: %q is %v", errNotRows, key, tok)
+					return fmt.Errorf("%w: %q is %s", errNotRows, key, tokenKind(tok))
 				}
 			case "next":
 				if err := dec.Decode(&info.next); err != nil {
@@ -407,7 +423,7 @@ func decodeRowPage[T any](dec *json.Decoder, info *rowPage, each func(T) bool) e
 	case nil:
 		return fmt.Errorf("%w: null", errNotRows)
 	default:
-		return fmt.Errorf("%w: starts with %v", errNotRows, tok)
+		return fmt.Errorf("%w: starts with %s", errNotRows, tokenKind(tok))
 	}
 	if _, err := dec.Token(); err != io.EOF {
 		if err == nil {

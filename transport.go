@@ -69,15 +69,16 @@ func (t *attemptTransport) RoundTrip(req *http.Request) (*http.Response, error) 
 		resp.Body = &attemptBody{ReadCloser: resp.Body, cancel: cancel, st: st, parent: parent, ctx: ctx}
 		return resp, nil
 	}
+	success := resp.StatusCode >= 200 && resp.StatusCode < 300
 	limit := int64(errorBodyLimit)
-	if resp.StatusCode >= 200 && resp.StatusCode < 300 {
+	if success {
 		limit = st.maxBody
 	}
 	data, err := wire.ReadCapped(resp.Body, limit, resp.ContentLength)
 	resp.Body.Close()
 	cancel()
 	switch {
-	case errors.Is(err, wire.ErrTooLarge) && limit == errorBodyLimit:
+	case errors.Is(err, wire.ErrTooLarge) && !success:
 		// An oversized error body is kept, truncated: the status is the news.
 	case errors.Is(err, wire.ErrTooLarge):
 		return nil, errBodyTooLarge
