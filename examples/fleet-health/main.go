@@ -22,12 +22,9 @@ package main
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
-	"os"
-	"os/signal"
 	"sort"
 	"strings"
 	"text/tabwriter"
@@ -48,20 +45,7 @@ func main() {
 	fs := flag.NewFlagSet("fleet-health", flag.ContinueOnError)
 	fs.Bool("all", false, "list every connection, not only those needing attention")
 	fs.Int("concurrency", 8, "customers scanned at once")
-	env, err := demo.Flags(fs, os.Args[1:], os.Getenv, map[string]string{"all": envAll, "concurrency": envConcurrency})
-	if err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return
-		}
-		fmt.Fprintln(os.Stderr, "fleet-health:", err)
-		os.Exit(2)
-	}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
-	defer stop()
-	if err := run(ctx, os.Stdout, env); err != nil {
-		fmt.Fprintln(os.Stderr, "fleet-health:", err)
-		os.Exit(1)
-	}
+	demo.Main(fs, map[string]string{"all": envAll, "concurrency": envConcurrency}, run)
 }
 
 // verdictOrder is the order verdicts are counted and listed in: the ones to

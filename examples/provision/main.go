@@ -33,8 +33,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"os"
-	"os/signal"
 	"strings"
 	"time"
 
@@ -64,23 +62,10 @@ func main() {
 	fs.String("first-name", "", `the owner's first name (default "Demo")`)
 	fs.String("last-name", "", `the owner's last name (default "Owner")`)
 	fs.String("script", "", `the script to publish (default "hello_peliqan_go")`)
-	env, err := demo.Flags(fs, os.Args[1:], os.Getenv, map[string]string{
+	demo.Main(fs, map[string]string{
 		"external-id": envExternalID, "company": envCompany, "email": envEmail,
 		"first-name": envFirstName, "last-name": envLastName, "script": envScript,
-	})
-	if err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return
-		}
-		fmt.Fprintln(os.Stderr, "provision:", err)
-		os.Exit(2)
-	}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
-	defer stop()
-	if err := run(ctx, os.Stdout, env); err != nil {
-		fmt.Fprintln(os.Stderr, "provision:", err)
-		os.Exit(1)
-	}
+	}, run)
 }
 
 // profile is the customer to provision, from the settings.

@@ -31,12 +31,9 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
-	"os"
-	"os/signal"
 	"sort"
 	"strings"
 	"text/tabwriter"
@@ -59,21 +56,7 @@ func main() {
 	fs.Bool("sync", false, "start a sync of each connection and wait for it (real service; always on against the fake)")
 	fs.Int("customers", 5, "look at the first n customers only")
 	fs.Int("max-rows", 10000, "stop reading a table after n rows")
-	env, err := demo.Flags(fs, os.Args[1:], os.Getenv,
-		map[string]string{"sync": envSync, "customers": envCustomers, "max-rows": envMaxRows})
-	if err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return
-		}
-		fmt.Fprintln(os.Stderr, "sync-loop:", err)
-		os.Exit(2)
-	}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
-	defer stop()
-	if err := run(ctx, os.Stdout, env); err != nil {
-		fmt.Fprintln(os.Stderr, "sync-loop:", err)
-		os.Exit(1)
-	}
+	demo.Main(fs, map[string]string{"sync": envSync, "customers": envCustomers, "max-rows": envMaxRows}, run)
 }
 
 // fakeSyncDuration is how long a sync runs on the fake.

@@ -9,6 +9,8 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"os"
+	"os/signal"
 	"strconv"
 	"strings"
 	"time"
@@ -160,4 +162,26 @@ func Int(env func(string) string, key string, def int) (int, error) {
 		return 0, fmt.Errorf("%s=%q: want a positive number", key, v)
 	}
 	return n, nil
+}
+
+// Main is the shared main of the examples: it parses fs from the command line
+// (each flag may also come from the environment variable vars names), runs
+// run until it returns or the process is interrupted, and exits with 2 on bad
+// flags and 1 on failure.
+func Main(fs *flag.FlagSet, vars map[string]string, run func(context.Context, io.Writer, func(string) string) error) {
+	env, err := Flags(fs, os.Args[1:], os.Getenv, vars)
+	if err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return
+		}
+		fmt.Fprintln(os.Stderr, fs.Name()+":", err)
+		os.Exit(2)
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	defer stop()
+	if err := run(ctx, os.Stdout, env); err != nil {
+		stop()
+		fmt.Fprintln(os.Stderr, fs.Name()+":", err)
+		os.Exit(1)
+	}
 }
