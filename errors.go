@@ -52,6 +52,7 @@ type ArgumentError struct {
 	Reason string
 }
 
+// Error describes the failure without any token.
 func (e *ArgumentError) Error() string {
 	return "peliqan: invalid argument " + e.Name + ": " + e.Reason
 }
@@ -106,6 +107,7 @@ type APIError struct {
 	Body       []byte // the raw body, capped at 1 MiB
 }
 
+// Error describes the failure without any token.
 func (e *APIError) Error() string {
 	var b strings.Builder
 	b.WriteString("peliqan: ")
@@ -169,6 +171,7 @@ type DecodeError struct {
 	Err         error
 }
 
+// Error describes the failure without any token.
 func (e *DecodeError) Error() string {
 	ct := ""
 	if e.ContentType != "" {
@@ -177,6 +180,7 @@ func (e *DecodeError) Error() string {
 	return fmt.Sprintf("peliqan: %s %s: %d response%s could not be decoded: %v", e.Method, e.Path, e.StatusCode, ct, e.Err)
 }
 
+// Unwrap returns the underlying error.
 func (e *DecodeError) Unwrap() error { return e.Err }
 
 // Is reports whether target is ErrMalformedResponse.
@@ -192,6 +196,7 @@ type TransportError struct {
 	Err      error
 }
 
+// Error describes the failure without any token.
 func (e *TransportError) Error() string {
 	s := fmt.Sprintf("peliqan: %s %s: %v", e.Method, e.Path, e.Err)
 	if e.Attempts > 1 {
@@ -200,6 +205,7 @@ func (e *TransportError) Error() string {
 	return s
 }
 
+// Unwrap returns the underlying error.
 func (e *TransportError) Unwrap() error { return e.Err }
 
 // errorBodyLimit caps how much of an error body is read and kept.

@@ -24,6 +24,7 @@ const (
 	Tenant
 )
 
+// String names the token kind.
 func (a Auth) String() string {
 	switch a {
 	case Partner:
