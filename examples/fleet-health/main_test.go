@@ -5,31 +5,17 @@ import (
 	"net/http"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/stretchr/testify/assert"
-	"github.com/stretchr/testify/require"
 
 	peliqan "github.com/peliqan-community/peliqan-go"
+	"github.com/peliqan-community/peliqan-go/examples/internal/demotest"
 	"github.com/peliqan-community/peliqan-go/peliqantest"
 )
 
-func envOf(m map[string]string) func(string) string {
-	return func(k string) string { return m[k] }
-}
-
-func runLines(t *testing.T, env func(string) string) []string {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	var out strings.Builder
-	require.NoError(t, run(ctx, &out, env))
-	return strings.Split(strings.TrimRight(out.String(), "\n"), "\n")
-}
-
 func TestRunAgainstFake(t *testing.T) {
 	t.Parallel()
-	lines := runLines(t, envOf(nil))
+	lines := demotest.RunLines(t, run, demotest.Env(nil))
 	assert.Equal(t, []string{
 		"fleet-health: PELIQAN_PARTNER_TOKEN is not set: running against the in-process fake Peliqan (peliqantest) with seeded demo data",
 		"scanned 5 customers, 10 connections",
@@ -47,7 +33,7 @@ func TestRunAgainstFake(t *testing.T) {
 
 func TestRunAllListsEveryConnection(t *testing.T) {
 	t.Parallel()
-	lines := runLines(t, envOf(map[string]string{"PELIQAN_EXAMPLE_ALL": "1", "PELIQAN_EXAMPLE_CONCURRENCY": "2"}))
+	lines := demotest.RunLines(t, run, demotest.Env(map[string]string{"PELIQAN_EXAMPLE_ALL": "1", "PELIQAN_EXAMPLE_CONCURRENCY": "2"}))
 	assert.Equal(t, "all connections (5 need attention):", lines[4])
 	assert.Len(t, lines, 6+10)
 	for _, want := range []string{
@@ -66,7 +52,7 @@ func TestRunWithTokenReadsOnlyAndReportsScanFailures(t *testing.T) {
 	t.Parallel()
 	srv := peliqantest.NewServer(t, peliqantest.WithFixture(fleet()))
 	srv.FailNext(peliqan.RouteListServers, 1, peliqantest.StatusFault(http.StatusForbidden, `{"detail": "You do not have permission to perform this action."}`))
-	lines := runLines(t, envOf(map[string]string{
+	lines := demotest.RunLines(t, run, demotest.Env(map[string]string{
 		"PELIQAN_PARTNER_TOKEN":       srv.PartnerToken(),
 		"PELIQAN_BASE_URL":            srv.URL(),
 		"PELIQAN_EXAMPLE_CONCURRENCY": "1",
@@ -88,7 +74,7 @@ func TestRunRejectsBadSettings(t *testing.T) {
 	t.Parallel()
 	for _, env := range []map[string]string{{"PELIQAN_EXAMPLE_ALL": "perhaps"}, {"PELIQAN_EXAMPLE_CONCURRENCY": "-1"}} {
 		var out strings.Builder
-		assert.Error(t, run(context.Background(), &out, envOf(env)), "%v", env)
+		assert.Error(t, run(context.Background(), &out, demotest.Env(env)), "%v", env)
 		assert.Empty(t, out.String())
 	}
 }

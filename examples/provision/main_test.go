@@ -4,27 +4,14 @@ import (
 	"context"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	peliqan "github.com/peliqan-community/peliqan-go"
+	"github.com/peliqan-community/peliqan-go/examples/internal/demotest"
 	"github.com/peliqan-community/peliqan-go/peliqantest"
 )
-
-func envOf(m map[string]string) func(string) string {
-	return func(k string) string { return m[k] }
-}
-
-func runLines(t *testing.T, env func(string) string) []string {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	var out strings.Builder
-	require.NoError(t, run(ctx, &out, env))
-	return strings.Split(strings.TrimRight(out.String(), "\n"), "\n")
-}
 
 // tokenLine matches a truncated token: a JWT's first 8 characters and its
 // length, never more.
@@ -32,7 +19,7 @@ const tokenLine = `eyJhbGci… \[\d+ chars\]$`
 
 func TestRunAgainstFake(t *testing.T) {
 	t.Parallel()
-	lines := runLines(t, envOf(nil))
+	lines := demotest.RunLines(t, run, demotest.Env(nil))
 	require.Len(t, lines, 11, strings.Join(lines, "\n"))
 	assert.Equal(t, []string{
 		"provision: PELIQAN_PARTNER_TOKEN is not set: running against the in-process fake Peliqan (peliqantest) with seeded demo data",
@@ -58,7 +45,7 @@ func TestRunWithTokenNeedsExternalID(t *testing.T) {
 	t.Parallel()
 	srv := peliqantest.NewServer(t)
 	var out strings.Builder
-	err := run(context.Background(), &out, envOf(map[string]string{
+	err := run(context.Background(), &out, demotest.Env(map[string]string{
 		"PELIQAN_PARTNER_TOKEN": srv.PartnerToken(),
 		"PELIQAN_BASE_URL":      srv.URL(),
 	}))
@@ -71,7 +58,7 @@ func TestRunWithTokenNeedsExternalID(t *testing.T) {
 func TestRunWithTokenTwiceIsIdempotent(t *testing.T) {
 	t.Parallel()
 	srv := peliqantest.NewServer(t)
-	env := envOf(map[string]string{
+	env := demotest.Env(map[string]string{
 		"PELIQAN_PARTNER_TOKEN":       srv.PartnerToken(),
 		"PELIQAN_BASE_URL":            srv.URL(),
 		"PELIQAN_EXAMPLE_EXTERNAL_ID": "acme_42",
@@ -79,7 +66,7 @@ func TestRunWithTokenTwiceIsIdempotent(t *testing.T) {
 		"PELIQAN_EXAMPLE_EMAIL":       "owner@acme.example",
 		"PELIQAN_EXAMPLE_SCRIPT":      "acme_report",
 	})
-	first := runLines(t, env)
+	first := demotest.RunLines(t, run, env)
 	assert.Equal(t, "provision: using Peliqan at "+srv.URL()+" with the partner token from PELIQAN_PARTNER_TOKEN", first[0])
 	assert.Contains(t, first, `customer "acme_42":`)
 	assert.Regexp(t, `^  EnsureSubAccount #1: created account \d+ "Acme Corp" \(created=true\)$`, first[2])
@@ -87,7 +74,7 @@ func TestRunWithTokenTwiceIsIdempotent(t *testing.T) {
 	require.Equal(t, 1, srv.Count(peliqan.RouteCreateSubAccount))
 	require.Equal(t, 1, srv.Count(peliqan.RouteCreateScript))
 
-	second := runLines(t, env)
+	second := demotest.RunLines(t, run, env)
 	assert.Regexp(t, `^  EnsureSubAccount #1: found account \d+ "Acme Corp" \(created=false\)$`, second[2])
 	assert.Regexp(t, `^  PublishScript #1: unchanged \(script \d+\)$`, second[8])
 	assert.Equal(t, 1, srv.Count(peliqan.RouteCreateSubAccount), "no second account")
@@ -106,7 +93,7 @@ func TestRunNeverPrintsTokens(t *testing.T) {
 	t.Parallel()
 	srv := peliqantest.NewServer(t)
 	var out strings.Builder
-	require.NoError(t, run(context.Background(), &out, envOf(map[string]string{
+	require.NoError(t, run(context.Background(), &out, demotest.Env(map[string]string{
 		"PELIQAN_PARTNER_TOKEN":       srv.PartnerToken(),
 		"PELIQAN_BASE_URL":            srv.URL(),
 		"PELIQAN_EXAMPLE_EXTERNAL_ID": "x1",

@@ -6,34 +6,21 @@ import (
 	"regexp"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	peliqan "github.com/peliqan-community/peliqan-go"
+	"github.com/peliqan-community/peliqan-go/examples/internal/demotest"
 	"github.com/peliqan-community/peliqan-go/peliqantest"
 )
 
 // noEnv is an environment with nothing set: the example uses the fake.
 func noEnv(string) string { return "" }
 
-func envOf(m map[string]string) func(string) string {
-	return func(k string) string { return m[k] }
-}
-
-func runLines(t *testing.T, env func(string) string) []string {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	var out strings.Builder
-	require.NoError(t, run(ctx, &out, env))
-	return strings.Split(strings.TrimRight(out.String(), "\n"), "\n")
-}
-
 func TestRunAgainstFake(t *testing.T) {
 	t.Parallel()
-	lines := runLines(t, noEnv)
+	lines := demotest.RunLines(t, run, noEnv)
 	text := strings.Join(lines, "\n")
 
 	require.Equal(t, "sync-loop: PELIQAN_PARTNER_TOKEN is not set: running against the in-process fake Peliqan (peliqantest) with seeded demo data", lines[0])
@@ -85,7 +72,7 @@ func TestRunAgainstFake(t *testing.T) {
 func TestRunWithTokenIsReadOnly(t *testing.T) {
 	t.Parallel()
 	srv := peliqantest.NewServer(t, peliqantest.WithFixture(fixture()))
-	lines := runLines(t, envOf(map[string]string{
+	lines := demotest.RunLines(t, run, demotest.Env(map[string]string{
 		"PELIQAN_PARTNER_TOKEN":     srv.PartnerToken(),
 		"PELIQAN_BASE_URL":          srv.URL(),
 		"PELIQAN_EXAMPLE_CUSTOMERS": "2",
@@ -120,7 +107,7 @@ func TestRunRejectsBadSettings(t *testing.T) {
 		{"PELIQAN_EXAMPLE_MAX_ROWS": "x"},
 	} {
 		var out strings.Builder
-		err := run(context.Background(), &out, envOf(env))
+		err := run(context.Background(), &out, demotest.Env(env))
 		assert.Error(t, err, "%v", env)
 		assert.Empty(t, out.String(), "nothing is done before the settings are checked")
 	}
@@ -128,7 +115,7 @@ func TestRunRejectsBadSettings(t *testing.T) {
 
 func TestMaxRowsStopsReading(t *testing.T) {
 	t.Parallel()
-	lines := runLines(t, envOf(map[string]string{"PELIQAN_EXAMPLE_MAX_ROWS": "3"}))
+	lines := demotest.RunLines(t, run, demotest.Env(map[string]string{"PELIQAN_EXAMPLE_MAX_ROWS": "3"}))
 	assert.Regexp(t, `^    contacts: 3\+ rows, first: `, lines[indexOfPrefix(lines, "    contacts: 3+")])
 	assert.Contains(t, lines, "  acme     Acme Bakery           2 connections  2 synced  0 failed  0 skipped  9 rows")
 }
