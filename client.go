@@ -81,8 +81,11 @@ func parseBaseURL(raw string) (*url.URL, error) {
 	return u, nil
 }
 
+// isLoopback accepts "localhost" itself and loopback IP literals. Names
+// under .localhost are refused: whether they resolve to loopback is up to
+// the resolver, and a token must not cross the network in clear text.
 func isLoopback(host string) bool {
-	if strings.EqualFold(host, "localhost") || strings.HasSuffix(strings.ToLower(host), ".localhost") {
+	if strings.EqualFold(host, "localhost") {
 		return true
 	}
 	ip := net.ParseIP(host)
@@ -197,7 +200,7 @@ func newCore(tokenName, token string, opts []Option) (*core, error) {
 	}
 	base := hc.Transport
 	if base == nil {
-		base = http.DefaultTransport.(*http.Transport).Clone()
+		base = defaultRoundTripper()
 	}
 	hc.Transport = &attemptTransport{base: base}
 	hc.Timeout = 0 // per attempt, in attemptTransport: a call may raise it
@@ -332,11 +335,7 @@ func (c *core) doRaw(ctx context.Context, method, path string, body, out any, op
 		}
 	}
 	req := request{method: method, path: u.EscapedPath(), rawQuery: u.RawQuery}
-	if r, _, ok := routes.Match(method, u.Path); ok {
-		req.retry, req.sideEffect = r.Retry, r.SideEffect
-	} else {
-		req.retry = routes.Retryable(method, false)
-	}
+	classifyRaw(&req, u.Path)
 	if body != nil {
 		if req.body, err = encodeBody(body); err != nil {
 			return err
@@ -344,6 +343,21 @@ func (c *core) doRaw(ctx context.Context, method, path string, body, out any, op
 		req.hasBody = true
 	}
 	return c.exec(ctx, &req, &co, &call{out: out})
+}
+
+// classifyRaw gives a hand-built request the retry and side-effect flags of
+// the route it matches. HEAD follows the GET route of its path: the service
+// runs the GET view for a HEAD, so a HEAD on syncdb triggers a sync.
+func classifyRaw(req *request, path string) {
+	method := req.method
+	if method == http.MethodHead {
+		method = http.MethodGet
+	}
+	if r, _, ok := routes.Match(method, path); ok {
+		req.retry, req.sideEffect = r.Retry, r.SideEffect
+		return
+	}
+	req.retry = routes.Retryable(req.method, false)
 }
 
 // String describes the client without its token.

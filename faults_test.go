@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"maps"
 	"net/http"
 	"net/http/httptest"
@@ -12,6 +13,7 @@ import (
 	"strconv"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -581,8 +583,13 @@ func runFault(t *testing.T, r peliqan.RouteInfo, fc faultCase) {
 	case want == nil:
 		assert.NoError(t, err)
 	case want == errTyped:
+		// Every fault that reaches here is a broken connection: the error
+		// says so (its cause kept), and it is never passed off as a timeout.
 		var te *peliqan.TransportError
 		assert.ErrorAs(t, err, &te, "got %T %v", err, err)
+		assert.NotErrorIs(t, err, peliqan.ErrTimeout, "a reset reported as a timeout: %v", err)
+		assert.True(t, errors.Is(err, syscall.ECONNRESET) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF),
+			"the cause of %q is lost", err)
 	default:
 		assert.ErrorIs(t, err, want, "got %T %v", err, err)
 		if fc.check != nil && err != nil {

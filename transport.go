@@ -16,13 +16,22 @@ import (
 // hold for one attempt of one call (the per-call state rides in the request
 // context):
 //
-//   - the per-attempt timeout, which also covers reading the body, so a slow
-//     body is a retryable transport failure rather than a hang;
-//   - side-effect GETs are made non-replayable, so net/http does not silently
-//     send them again when a reused keep-alive connection fails;
+//   - the per-attempt timeout: a wall clock until the headers arrive and
+//     while a body that is read whole is read, and an idle timeout for a
+//     streamed body (it runs only while a Read waits), so a consumer's own
+//     time is never counted against the server;
+//   - a request the SDK does not retry goes out non-replayable, so net/http
+//     cannot silently send it again when a reused keep-alive connection
+//     fails;
 //   - for calls that are not streamed, the body is read here, through the
 //     size cap, so a connection reset in the middle of a body is a transport
 //     error the retry layer can see (and retry for idempotent routes).
+//
+// It deliberately has no CloseIdleConnections: go-retryablehttp calls that
+// after every failed call, and one failure must not flush a pool that other
+// calls and clients share. Idle connections are released by their owner
+// (CloseIdleConnections for the shared pool, the caller for its own
+// transport).
 type attemptTransport struct {
 	base http.RoundTripper
 }
@@ -31,42 +40,67 @@ type attemptTransport struct {
 // cap; the core turns it into a *DecodeError matching ErrResponseTooLarge.
 var errBodyTooLarge = errors.New("response body exceeds the client's limit")
 
+// errAttemptDeadline is the cancellation cause of an attempt whose own timer
+// fired. Deciding "timed out" from the cause, not from ctx.Err() after the
+// fact, keeps every other failure (refused, reset, TLS) as what it was.
+var errAttemptDeadline = errors.New("attempt deadline exceeded")
+
 // attemptTimeoutError is what an attempt that ran past its timeout fails
-// with. It is a net.Error-style timeout and matches ErrTimeout.
-type attemptTimeoutError struct{ after time.Duration }
+// with. It matches ErrTimeout and unwraps to what the transport reported.
+type attemptTimeoutError struct {
+	after time.Duration
+	cause error
+}
 
 func (e *attemptTimeoutError) Error() string {
 	return fmt.Sprintf("attempt timed out after %s", e.after)
 }
+func (e *attemptTimeoutError) Unwrap() error        { return e.cause }
 func (e *attemptTimeoutError) Timeout() bool        { return true }
 func (e *attemptTimeoutError) Temporary() bool      { return true }
 func (e *attemptTimeoutError) Is(target error) bool { return target == ErrTimeout }
+
+// attempt is one try of one call: its context, cancelled with
+// errAttemptDeadline when its timer fires.
+type attempt struct {
+	st     *callState
+	ctx    context.Context
+	cancel context.CancelCauseFunc
+	timer  *time.Timer // nil without a per-attempt timeout
+}
 
 func (t *attemptTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 	st := stateFrom(req.Context())
 	if st == nil {
 		return t.base.RoundTrip(req)
 	}
-	parent := req.Context()
-	ctx, cancel := parent, context.CancelFunc(func() {})
+	ctx, cancel := context.WithCancelCause(req.Context())
+	at := &attempt{st: st, ctx: ctx, cancel: cancel}
 	if st.timeout > 0 {
-		ctx, cancel = context.WithTimeout(parent, st.timeout)
+		at.timer = time.AfterFunc(st.timeout, func() { cancel(errAttemptDeadline) })
 	}
 	out := req.WithContext(ctx)
-	if st.sideEffect && (out.Body == nil || out.Body == http.NoBody) {
-		// A non-nil body without GetBody makes the request non-replayable
-		// for net/http; an empty one is probed and nothing is sent.
-		out.Body = emptyBody{}
+	if !st.retry {
+		// net/http replays a request on a reused connection that died when
+		// it has no body or a GetBody (GET/HEAD, or any method carrying an
+		// Idempotency-Key header). A body without GetBody is never replayed;
+		// an empty one is probed and nothing is sent.
+		if out.Body == nil || out.Body == http.NoBody {
+			out.Body = emptyBody{}
+			out.ContentLength = 0
+		}
 		out.GetBody = nil
-		out.ContentLength = 0
 	}
 	resp, err := t.base.RoundTrip(out)
 	if err != nil {
-		cancel()
-		return nil, st.attemptError(parent, ctx, err)
+		err = at.fail(err)
+		at.end()
+		return nil, err
 	}
 	if !st.buffer {
-		resp.Body = &attemptBody{ReadCloser: resp.Body, cancel: cancel, st: st, parent: parent, ctx: ctx}
+		// From here on the clock runs only while a Read waits.
+		at.pause()
+		resp.Body = &attemptBody{ReadCloser: resp.Body, at: at}
 		return resp, nil
 	}
 	success := resp.StatusCode >= 200 && resp.StatusCode < 300
@@ -76,35 +110,48 @@ func (t *attemptTransport) RoundTrip(req *http.Request) (*http.Response, error) 
 	}
 	data, err := wire.ReadCapped(resp.Body, limit, resp.ContentLength)
 	resp.Body.Close()
-	cancel()
+	if err != nil && !errors.Is(err, wire.ErrTooLarge) {
+		err = at.fail(err)
+	}
+	at.end()
 	switch {
 	case errors.Is(err, wire.ErrTooLarge) && !success:
 		// An oversized error body is kept, truncated: the status is the news.
 	case errors.Is(err, wire.ErrTooLarge):
 		return nil, errBodyTooLarge
 	case err != nil:
-		return nil, st.attemptError(parent, ctx, err)
+		return nil, err
 	}
 	resp.Body = &bufferedBody{Reader: bytes.NewReader(data), data: data}
 	resp.ContentLength = int64(len(data))
 	return resp, nil
 }
 
-// CloseIdleConnections lets http.Client.CloseIdleConnections reach the
-// wrapped transport.
-func (t *attemptTransport) CloseIdleConnections() {
-	if ci, ok := t.base.(interface{ CloseIdleConnections() }); ok {
-		ci.CloseIdleConnections()
+// fail returns err as the attempt's timeout when the attempt's own timer
+// ended it, and unchanged otherwise (the caller's cancellation included). It
+// must run before end, which cancels the context for good.
+func (a *attempt) fail(err error) error {
+	if context.Cause(a.ctx) == errAttemptDeadline {
+		return &attemptTimeoutError{after: a.st.timeout, cause: err}
+	}
+	return err
+}
+
+func (a *attempt) pause() {
+	if a.timer != nil {
+		a.timer.Stop()
 	}
 }
 
-// attemptError turns the attempt's own deadline into an attemptTimeoutError,
-// and leaves everything else (including the caller's cancellation) alone.
-func (st *callState) attemptError(parent, attempt context.Context, err error) error {
-	if parent.Err() == nil && attempt.Err() != nil {
-		return &attemptTimeoutError{after: st.timeout}
+func (a *attempt) resume() {
+	if a.timer != nil {
+		a.timer.Reset(a.st.timeout)
 	}
-	return err
+}
+
+func (a *attempt) end() {
+	a.pause()
+	a.cancel(context.Canceled)
 }
 
 type emptyBody struct{}
@@ -121,26 +168,27 @@ type bufferedBody struct {
 
 func (*bufferedBody) Close() error { return nil }
 
-// attemptBody is a streamed body: it keeps the attempt's timeout running
-// until it is closed and reports that timeout as such.
+// attemptBody is a streamed body. Its attempt's timer runs only while a Read
+// waits for the server: "no byte for the timeout" fails the read as
+// ErrTimeout, while time the consumer spends between reads is its own.
 type attemptBody struct {
 	io.ReadCloser
-	cancel      context.CancelFunc
-	st          *callState
-	parent, ctx context.Context
+	at *attempt
 }
 
 func (b *attemptBody) Read(p []byte) (int, error) {
+	b.at.resume()
 	n, err := b.ReadCloser.Read(p)
+	b.at.pause()
 	if err != nil && err != io.EOF {
-		err = b.st.attemptError(b.parent, b.ctx, err)
+		err = b.at.fail(err)
 	}
 	return n, err
 }
 
 func (b *attemptBody) Close() error {
 	err := b.ReadCloser.Close()
-	b.cancel()
+	b.at.end()
 	return err
 }
 

@@ -254,12 +254,14 @@ func TestRedirectsStayOnTheSameHost(t *testing.T) {
 	assert.Zero(t, evilHits.Load(), "never followed to another host")
 }
 
-func TestAttemptTransportKeepsCloseIdle(t *testing.T) {
+// go-retryablehttp closes the client's idle connections after every failed
+// call; the attempt transport must not pass that on to a shared pool.
+func TestAttemptTransportDoesNotPassOnCloseIdle(t *testing.T) {
 	t.Parallel()
 	var closed atomic.Bool
-	at := &attemptTransport{base: closeIdler{&closed}}
-	at.CloseIdleConnections()
-	assert.True(t, closed.Load())
+	hc := &http.Client{Transport: &attemptTransport{base: closeIdler{&closed}}}
+	hc.CloseIdleConnections()
+	assert.False(t, closed.Load())
 	assert.True(t, errors.Is(&attemptTimeoutError{}, ErrTimeout))
 	assert.True(t, strings.Contains((&attemptTimeoutError{after: time.Second}).Error(), "1s"))
 }
