@@ -106,13 +106,16 @@ type callOptions struct {
 // and User-Agent are set by the client and refused here.
 func WithHeader(key, value string) RequestOption {
 	return func(o *callOptions) error {
-		k := http.CanonicalHeaderKey(strings.TrimSpace(key))
+		if !validHeaderName(key) {
+			return invalidArg("header", "%q is not a valid header name", key)
+		}
+		k := http.CanonicalHeaderKey(key)
 		switch k {
-		case "", "Authorization", "Host", "Content-Length", "User-Agent", "Transfer-Encoding":
+		case "Authorization", "Host", "Content-Length", "User-Agent", "Transfer-Encoding":
 			return invalidArg("header", "%q cannot be set per call", key)
 		}
-		if strings.ContainsAny(k+value, "\r\n\x00") {
-			return invalidArg("header", "%q has control characters", key)
+		if !validHeaderValue(value) {
+			return invalidArg("header", "the value of %q has control characters", key)
 		}
 		if o.header == nil {
 			o.header = http.Header{}
@@ -120,6 +123,36 @@ func WithHeader(key, value string) RequestOption {
 		o.header.Add(k, value)
 		return nil
 	}
+}
+
+// validHeaderName reports whether name is an RFC 9110 token: no spaces,
+// separators, control or non-ASCII characters.
+func validHeaderName(name string) bool {
+	if name == "" {
+		return false
+	}
+	for i := 0; i < len(name); i++ {
+		c := name[i]
+		switch {
+		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9':
+		case strings.IndexByte("!#$%&'*+-.^_`|~", c) >= 0:
+		default:
+			return false
+		}
+	}
+	return true
+}
+
+// validHeaderValue reports whether value has no control characters other
+// than horizontal tab (so it can neither split a header nor be refused by
+// net/http after a request was already counted as sent).
+func validHeaderValue(value string) bool {
+	for i := 0; i < len(value); i++ {
+		if c := value[i]; (c < 0x20 && c != '\t') || c == 0x7f {
+			return false
+		}
+	}
+	return true
 }
 
 // WithResponse fills *r with the status, headers, attempts and duration of
@@ -331,6 +364,9 @@ func (c *core) send(ctx context.Context, req *request, co *callOptions, st *call
 func (c *core) decodeSuccess(req *request, resp *http.Response, cl *call) error {
 	if cl.stream != nil {
 		if err := cl.stream(resp); err != nil {
+			// Stopped early (a break, a bad row, a failure): close without
+			// draining, because the rest may never come.
+			_ = resp.Body.Close()
 			return err
 		}
 		return nil
@@ -416,8 +452,12 @@ func (c *core) logFailed(req *request, attempts int, err error) {
 		return
 	}
 	c.logger.Debug("peliqan: request failed", "method", req.method, "path", req.path,
-		"attempts", attempts, "error", unwrapURLError(err).Error())
+		"attempts", attempts, "error", logError(err))
 }
+
+// logError is how every log line shows a transport error: without the
+// *url.Error's URL, whose query may carry an external_id.
+func logError(err error) string { return unwrapURLError(err).Error() }
 
 func unwrapURLError(err error) error {
 	var ue *url.Error

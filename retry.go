@@ -3,7 +3,6 @@ package peliqan
 import (
 	"context"
 	"errors"
-	"fmt"
 	"math/rand/v2"
 	"net/http"
 	"slices"
@@ -28,8 +27,9 @@ type RetryPolicy struct {
 	// Backoff is how the wait grows between tries; "" means
 	// BackoffExponentialJitter.
 	Backoff BackoffKind
-	// MinWait and MaxWait bound the computed wait. Both zero means retry at
-	// once (useful in tests).
+	// MinWait and MaxWait bound the computed wait. The exponential curves
+	// start at MinWait, so MinWait 0 retries at once; both zero means retry
+	// at once whatever the curve (useful in tests).
 	MinWait, MaxWait time.Duration
 	// MaxRetryAfter caps a server's Retry-After. A longer wait is not slept:
 	// the call fails at once with an *APIError that matches ErrRateLimited
@@ -101,11 +101,14 @@ func (p RetryPolicy) wait(n int) time.Duration {
 		return 0
 	}
 	exp := func() time.Duration {
+		if p.MinWait <= 0 {
+			return 0 // a curve that starts at zero stays there
+		}
 		if n >= 62 {
 			return p.MaxWait
 		}
 		d := p.MinWait << n
-		if d <= 0 || d > p.MaxWait {
+		if d <= 0 || d > p.MaxWait { // d <= 0: the shift overflowed
 			return p.MaxWait
 		}
 		return d
@@ -169,14 +172,23 @@ func (c *core) checkRetry(ctx context.Context, resp *http.Response, err error) (
 	if !c.policy.retriesStatus(resp.StatusCode) {
 		return false, nil
 	}
-	if ra, ok := parseRetryAfter(resp.Header, time.Now()); ok && ra > c.policy.MaxRetryAfter {
-		return false, nil // the caller gets the status with RetryAfter set
+	if ra, ok := parseRetryAfter(resp.Header, time.Now()); ok && (ra > c.policy.MaxRetryAfter || pastDeadline(ctx, ra)) {
+		// The caller gets the status with RetryAfter set, now: sleeping
+		// past its cap or its own deadline would only end in a bare
+		// context error.
+		return false, nil
 	}
 	if resp.StatusCode != http.StatusTooManyRequests {
 		st.maybeApplied = true
 	}
 	c.logRetry(st, resp.StatusCode, nil)
 	return true, nil
+}
+
+// pastDeadline reports whether waiting d would outlast ctx's deadline.
+func pastDeadline(ctx context.Context, d time.Duration) bool {
+	dl, ok := ctx.Deadline()
+	return ok && time.Until(dl) < d
 }
 
 // retryableTransportError keeps retryablehttp's judgement of which transport
@@ -223,7 +235,7 @@ func (c *core) logRetry(st *callState, status int, err error) {
 		attrs = append(attrs, "status", status)
 	}
 	if err != nil {
-		attrs = append(attrs, "error", fmt.Sprint(err))
+		attrs = append(attrs, "error", logError(err))
 	}
 	c.logger.Info("peliqan: retrying request", attrs...)
 }
