@@ -37,6 +37,7 @@ type config struct {
 	timeout     time.Duration
 	timeoutSet  bool
 	maxResponse int64
+	hook        *CallHook
 }
 
 // WithBaseURL sets the service's address: a region, a whitelabel subdomain
@@ -222,6 +223,7 @@ func newCore(tokenName, token string, opts []Option) (*core, error) {
 		timeout:     cfg.timeout,
 		maxResponse: cfg.maxResponse,
 		tokens:      &staticToken{tok: token},
+		hook:        cfg.hook,
 	}
 	c.rc = &retryablehttp.Client{
 		HTTPClient:   &hc,
@@ -233,7 +235,10 @@ func newCore(tokenName, token string, opts []Option) (*core, error) {
 		ErrorHandler: errorHandler,
 		RequestLogHook: func(_ retryablehttp.Logger, r *http.Request, attempt int) {
 			if st := stateFrom(r.Context()); st != nil {
-				st.attempts = attempt + 1
+				st.attempts++
+				if st.hook != nil && !st.lastEnd.IsZero() {
+					st.retryWait += time.Since(st.lastEnd)
+				}
 			}
 		},
 	}
@@ -355,6 +360,9 @@ func classifyRaw(req *request, path string) {
 	}
 	if r, _, ok := routes.Match(method, path); ok {
 		req.retry, req.sideEffect = r.Retry, r.SideEffect
+		if method == req.method {
+			req.route = routes.MustLookup(r.Name)
+		}
 		return
 	}
 	req.retry = routes.Retryable(req.method, false)

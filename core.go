@@ -34,6 +34,7 @@ type core struct {
 	timeout     time.Duration
 	maxResponse int64
 	tokens      tokenSource
+	hook        *CallHook // nil: no hook, and no cost
 }
 
 // withTokens returns a copy of c that authenticates with ts; the transport,
@@ -69,6 +70,12 @@ type callState struct {
 	maxBody      int64
 	attempts     int
 	maybeApplied bool // an attempt failed in a way the server may have acted on
+
+	// Only with a CallHook: what the Attempt hook is told, and the waits.
+	hook      *CallHook
+	info      CallInfo
+	lastEnd   time.Time
+	retryWait time.Duration
 }
 
 type stateKey struct{}
@@ -200,6 +207,7 @@ func applyCallOptions(opts []RequestOption) (callOptions, error) {
 
 // request is a call resolved to the wire: method, escaped path, query, body.
 type request struct {
+	route      *routes.Route // nil for a Do path the SDK does not know
 	method     string
 	path       string // escaped, starts with "/"
 	rawQuery   string
@@ -230,7 +238,7 @@ func (c *core) do(ctx context.Context, cl *call, opts []RequestOption) error {
 	if err != nil {
 		return &ArgumentError{Name: "path", Reason: strings.TrimPrefix(err.Error(), routes.ErrBadParam.Error()+": ")}
 	}
-	req := request{method: cl.route.Method, path: path, retry: cl.route.Retry, sideEffect: cl.route.SideEffect}
+	req := request{route: cl.route, method: cl.route.Method, path: path, retry: cl.route.Retry, sideEffect: cl.route.SideEffect}
 	if len(cl.query) > 0 {
 		req.rawQuery = cl.query.Encode()
 	}
@@ -259,12 +267,34 @@ func encodeBody(body any) ([]byte, error) {
 	return data, nil
 }
 
-// exec sends req with the client's token, replays it once with a fresh token
-// after a 401 when the token source can refresh, and hands the answer to cl.
+// exec runs one call, told to the client's CallHook when it has one.
 func (c *core) exec(ctx context.Context, req *request, co *callOptions, cl *call) error {
 	if ctx == nil {
 		return invalidArg("ctx", "nil context")
 	}
+	if c.hook == nil {
+		return c.run(ctx, req, co, cl, nil)
+	}
+	info := req.callInfo()
+	if c.hook.Start != nil {
+		if hctx := c.hook.Start(ctx, info); hctx != nil {
+			ctx = hctx
+		}
+	}
+	start := time.Now()
+	var res CallResult
+	res.Err = c.run(ctx, req, co, cl, &res)
+	if c.hook.End != nil {
+		res.Duration = time.Since(start)
+		c.hook.End(ctx, info, res)
+	}
+	return res.Err
+}
+
+// run sends req with the client's token, replays it once with a fresh token
+// after a 401 when the token source can refresh, and hands the answer to cl.
+// With a hook, res gets the figures the hook is told.
+func (c *core) run(ctx context.Context, req *request, co *callOptions, cl *call, res *CallResult) error {
 	start := time.Now()
 	tok, err := c.tokens.token(ctx)
 	if err != nil {
@@ -279,21 +309,30 @@ func (c *core) exec(ctx context.Context, req *request, co *callOptions, cl *call
 		switch {
 		case rerr == nil:
 			drainClose(resp.Body)
-			prev := st.attempts
+			prev := st
 			st = c.newState(req, co, cl)
+			st.attempts, st.retryWait = prev.attempts, prev.retryWait
 			resp, err = c.send(ctx, req, co, st, fresh)
-			st.attempts += prev
 			tok = fresh
+			if res != nil {
+				res.TokenRefreshed = true
+			}
 		case !errors.Is(rerr, errNoRefresh):
 			drainClose(resp.Body)
 			return rerr
+		}
+	}
+	if res != nil {
+		res.Attempts, res.RetryWait = st.attempts, st.retryWait
+		if resp != nil {
+			res.StatusCode = resp.StatusCode
 		}
 	}
 	if err != nil {
 		if cerr := ctx.Err(); cerr != nil {
 			return cerr
 		}
-		c.logFailed(req, st.attempts, err)
+		c.logFailed(ctx, req, st.attempts, err)
 		if errors.Is(err, errBodyTooLarge) {
 			return &DecodeError{Method: req.method, Path: req.path, StatusCode: http.StatusOK, Err: ErrResponseTooLarge}
 		}
@@ -304,7 +343,7 @@ func (c *core) exec(ctx context.Context, req *request, co *callOptions, cl *call
 		*r = Response{StatusCode: resp.StatusCode, Header: resp.Header, Method: req.method,
 			Path: req.path, Attempts: st.attempts, Duration: time.Since(start)}
 	}
-	c.logDone(req, resp.StatusCode, st.attempts, start)
+	c.logDone(ctx, req, resp.StatusCode, st.attempts, start)
 	status := resp.StatusCode
 	if status == http.StatusNotFound && req.method == http.MethodDelete && st.attempts > 1 && st.maybeApplied {
 		// An earlier attempt may have deleted it; the retry's 404 is the
@@ -325,6 +364,10 @@ func (c *core) newState(req *request, co *callOptions, cl *call) *callState {
 		buffer:     cl == nil || cl.stream == nil,
 		timeout:    c.timeout,
 		maxBody:    c.maxResponse,
+		hook:       c.hook,
+	}
+	if c.hook != nil {
+		st.info = req.callInfo()
 	}
 	if co.timeout >= 0 {
 		st.timeout = co.timeout
@@ -439,19 +482,22 @@ func redact(body []byte, tok string) []byte {
 	return []byte(strings.ReplaceAll(string(body), tok, "[REDACTED]"))
 }
 
-func (c *core) logDone(req *request, status, attempts int, start time.Time) {
-	if !c.logger.Enabled(context.Background(), slog.LevelDebug) {
+// The log lines use the caller's context, so a trace-aware handler can
+// correlate them with the caller's span.
+
+func (c *core) logDone(ctx context.Context, req *request, status, attempts int, start time.Time) {
+	if !c.logger.Enabled(ctx, slog.LevelDebug) {
 		return
 	}
-	c.logger.Debug("peliqan: request", "method", req.method, "path", req.path,
+	c.logger.DebugContext(ctx, "peliqan: request", "method", req.method, "path", req.path,
 		"status", status, "attempts", attempts, "duration", time.Since(start))
 }
 
-func (c *core) logFailed(req *request, attempts int, err error) {
-	if !c.logger.Enabled(context.Background(), slog.LevelDebug) {
+func (c *core) logFailed(ctx context.Context, req *request, attempts int, err error) {
+	if !c.logger.Enabled(ctx, slog.LevelDebug) {
 		return
 	}
-	c.logger.Debug("peliqan: request failed", "method", req.method, "path", req.path,
+	c.logger.DebugContext(ctx, "peliqan: request failed", "method", req.method, "path", req.path,
 		"attempts", attempts, "error", logError(err))
 }
 

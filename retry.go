@@ -154,10 +154,26 @@ func parseRetryAfter(h http.Header, now time.Time) (time.Duration, bool) {
 // checkRetry is retryablehttp's CheckRetry: it decides per attempt, from the
 // per-call state the core put in the request context.
 func (c *core) checkRetry(ctx context.Context, resp *http.Response, err error) (bool, error) {
+	st := stateFrom(ctx)
+	if st != nil && st.hook != nil {
+		retry, cerr := c.decideRetry(ctx, st, resp, err)
+		st.lastEnd = time.Now()
+		if st.hook.Attempt != nil {
+			a := AttemptInfo{Attempt: st.attempts, Err: err, Retrying: retry && cerr == nil && st.attempts < c.policy.MaxAttempts}
+			if resp != nil {
+				a.StatusCode = resp.StatusCode
+			}
+			st.hook.Attempt(ctx, st.info, a)
+		}
+		return retry, cerr
+	}
+	return c.decideRetry(ctx, st, resp, err)
+}
+
+func (c *core) decideRetry(ctx context.Context, st *callState, resp *http.Response, err error) (bool, error) {
 	if cerr := ctx.Err(); cerr != nil {
 		return false, cerr
 	}
-	st := stateFrom(ctx)
 	if st == nil || !st.retry {
 		return false, nil
 	}
@@ -166,7 +182,7 @@ func (c *core) checkRetry(ctx context.Context, resp *http.Response, err error) (
 			return false, nil
 		}
 		st.maybeApplied = true
-		c.logRetry(st, 0, err)
+		c.logRetry(ctx, st, 0, err)
 		return true, nil
 	}
 	if !c.policy.retriesStatus(resp.StatusCode) {
@@ -181,7 +197,7 @@ func (c *core) checkRetry(ctx context.Context, resp *http.Response, err error) (
 	if resp.StatusCode != http.StatusTooManyRequests {
 		st.maybeApplied = true
 	}
-	c.logRetry(st, resp.StatusCode, nil)
+	c.logRetry(ctx, st, resp.StatusCode, nil)
 	return true, nil
 }
 
@@ -226,8 +242,8 @@ func errorHandler(resp *http.Response, err error, _ int) (*http.Response, error)
 	return resp, nil
 }
 
-func (c *core) logRetry(st *callState, status int, err error) {
-	if !c.logger.Enabled(context.Background(), levelInfo) {
+func (c *core) logRetry(ctx context.Context, st *callState, status int, err error) {
+	if !c.logger.Enabled(ctx, levelInfo) {
 		return
 	}
 	attrs := []any{"method", st.method, "path", st.path, "attempt", st.attempts}
@@ -237,5 +253,5 @@ func (c *core) logRetry(st *callState, status int, err error) {
 	if err != nil {
 		attrs = append(attrs, "error", logError(err))
 	}
-	c.logger.Info("peliqan: retrying request", attrs...)
+	c.logger.InfoContext(ctx, "peliqan: retrying request", attrs...)
 }
