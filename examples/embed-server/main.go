@@ -11,7 +11,11 @@
 //   - GET  /login, /logout       a demo login (pick a demo customer)
 //
 // With PELIQAN_PARTNER_TOKEN set it talks to Peliqan (PELIQAN_BASE_URL,
-// default https://app.eu.peliqan.io) and loads Peliqan's widget script.
+// default https://app.eu.peliqan.io) and loads Peliqan's widget script, and
+// it writes there: the token endpoint calls Peliqan's integrate route, which
+// creates a customer's sub-account the first time, so opening the page as
+// the demo customers creates cust_1001 and cust_2002 under your partner
+// account. Nothing else it does writes.
 // Without it, it runs against the in-process fake (peliqantest) and serves a
 // local stand-in for the widget script, so the whole flow works offline.
 //
