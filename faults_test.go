@@ -667,10 +667,10 @@ func TestFaultRetryAfterObeyed(t *testing.T) {
 	assert.Equal(t, 3, e.fake.Count(peliqan.RouteListServers))
 }
 
-// TestFaultKeepAliveReplay: the wire contract warns that net/http re-sends a
-// bodiless GET by itself when a reused keep-alive connection fails before
-// any answer byte. For side-effect GETs that would be a duplicate sync: the
-// reset must reach the caller after exactly one request.
+// TestFaultKeepAliveReplay: net/http re-sends a bodiless GET by itself
+// when a reused keep-alive connection fails before any answer byte. For
+// side-effect GETs that would be a duplicate sync: the reset must reach the
+// caller after exactly one request.
 func TestFaultKeepAliveReplay(t *testing.T) {
 	t.Parallel()
 	for _, name := range []string{peliqan.RouteSyncServer, peliqan.RouteFullResync, peliqan.RouteReAuthoriseServer,

@@ -17,7 +17,8 @@ import (
 
 // The live smoke test: skipped unless PELIQAN_PARTNER_TOKEN is set. It
 // calls every route against the real service and logs, route by route,
-// whether the answer is what the contract (peliqan-wire.md) says, so the
+// whether the answer is what the contract (the routes table in
+// internal/routes, listed in docs/routes.md) says, so the
 // first run with real credentials tells which inferred paths are wrong.
 //
 //	PELIQAN_PARTNER_TOKEN=... go test -v -run TestLiveSmoke .

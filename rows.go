@@ -23,8 +23,9 @@ import (
 // rows into your own struct instead.
 type Row map[string]any
 
-// Row page sizes. The wire contract infers the service's default (100) and
-// maximum (1000).
+// Row page sizes. The service's default (100) and maximum (1000) are
+// inferred: no source we found documents them (see ListRows in
+// docs/routes.md).
 const (
 	DefaultRowsPageSize = 100
 	MaxRowsPageSize     = 1000

@@ -6,9 +6,10 @@
 //	srv := peliqantest.NewServer(t, peliqantest.WithFixture(peliqantest.Generate(1, 3, 2, 50)))
 //	p, err := srv.PartnerClient() // a real *peliqan.PartnerClient, zero-wait retries
 //
-// The fake follows the wire contract (shared/peliqan-wire.md), not the SDK's
-// methods: it dispatches every request through the SDK's single routes
-// table and answers each route with the exact status the real service uses
+// The fake follows the wire contract, not the SDK's methods: it dispatches
+// every request through the SDK's single routes table (internal/routes,
+// listed with each route's evidence in docs/routes.md and by peliqan.Routes)
+// and answers each route with the exact status the real service uses
 // (200 for creates, 201 for a script run, 204 for cell updates and
 // deletes), because clients written for Peliqan check them.
 //

@@ -62,7 +62,9 @@ type app struct {
 	mu       sync.Mutex
 	sessions map[string]string // session id -> customer id
 	tokenFor []string          // customer ids the token endpoint served, in order
-	events   []receivedEvent   // last webhook events, newest last
+	// events holds each customer's last webhook events, newest last. Events
+	// that belong to no customer (see eventOwner) are not kept.
+	events map[string][]receivedEvent
 }
 
 type receivedEvent struct {
@@ -74,7 +76,7 @@ type receivedEvent struct {
 
 const (
 	sessionCookie = "demo_session"
-	maxEvents     = 50
+	maxEvents     = 50 // per customer
 )
 
 func newApp(cfg config) (*app, http.Handler, error) {
@@ -87,7 +89,7 @@ func newApp(cfg config) (*app, http.Handler, error) {
 	if cfg.Customers == nil {
 		cfg.Customers = demoCustomers
 	}
-	a := &app{cfg: cfg, customers: map[string]customer{}, sessions: map[string]string{}}
+	a := &app{cfg: cfg, customers: map[string]customer{}, sessions: map[string]string{}, events: map[string][]receivedEvent{}}
 	for _, c := range cfg.Customers {
 		a.customers[c.ID] = c
 	}
@@ -217,24 +219,59 @@ func (a *app) page(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
+// eventOwner returns the customer a webhook event belongs to: the one whose
+// ID the payload's top-level "external_id" string names (the ID this app
+// gives Peliqan for the customer in every integrate call). Peliqan does not
+// document the payload shape, and the IDs of Peliqan's own a payload may
+// carry (a server_id, a pipeline run) say nothing about the customer without
+// asking Peliqan. So external_id is the one field this
+// example attributes by, and an event without it, or naming no customer of
+// this app, belongs to nobody and is shown to nobody. If your payloads name
+// the sub-account another way, map that to your customer here by asking
+// Peliqan (for example which sub-account owns the server), never by
+// guessing: this decides who sees what.
+func (a *app) eventOwner(ev *peliqan.WebhookEvent) (string, bool) {
+	var body struct {
+		ExternalID json.RawMessage `json:"external_id"`
+	}
+	var id string
+	if ev.Decode(&body) != nil || json.Unmarshal(body.ExternalID, &id) != nil {
+		return "", false
+	}
+	if _, ok := a.customers[id]; !ok {
+		return "", false
+	}
+	return id, true
+}
+
 func (a *app) onWebhook(ctx context.Context, ev *peliqan.WebhookEvent) error {
-	a.cfg.Logger.InfoContext(ctx, "peliqan webhook", "type", string(ev.Type), "known", ev.Type.IsKnown())
+	owner, ok := a.eventOwner(ev)
+	if !ok {
+		// Accepted (Peliqan need not deliver it again) but kept for nobody.
+		a.cfg.Logger.WarnContext(ctx, "peliqan webhook names no customer of this app: shown to nobody",
+			"type", string(ev.Type), "known", ev.Type.IsKnown())
+		return nil
+	}
+	a.cfg.Logger.InfoContext(ctx, "peliqan webhook", "type", string(ev.Type), "known", ev.Type.IsKnown(), "customer", owner)
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	a.events = append(a.events, receivedEvent{Type: ev.Type, Known: ev.Type.IsKnown(), ReceivedAt: time.Now().UTC(), Payload: ev.Payload})
-	if len(a.events) > maxEvents {
-		a.events = append([]receivedEvent(nil), a.events[len(a.events)-maxEvents:]...)
+	evs := append(a.events[owner], receivedEvent{Type: ev.Type, Known: ev.Type.IsKnown(), ReceivedAt: time.Now().UTC(), Payload: ev.Payload})
+	if len(evs) > maxEvents {
+		evs = append([]receivedEvent(nil), evs[len(evs)-maxEvents:]...)
 	}
+	a.events[owner] = evs
 	return nil
 }
 
+// listEvents shows the logged-in customer its own events only.
 func (a *app) listEvents(w http.ResponseWriter, r *http.Request) {
-	if _, ok := a.current(r); !ok {
+	c, ok := a.current(r)
+	if !ok {
 		http.Error(w, "log in first", http.StatusUnauthorized)
 		return
 	}
 	a.mu.Lock()
-	evs := append([]receivedEvent{}, a.events...)
+	evs := append([]receivedEvent{}, a.events[c.ID]...)
 	a.mu.Unlock()
 	w.Header().Set("Content-Type", "application/json; charset=utf-8")
 	_ = json.NewEncoder(w).Encode(evs)
@@ -272,6 +309,10 @@ pre { background: #f6f6f6; padding: 1rem; border-radius: 6px; }
 {{.Widget}}
 <h2>Last connection</h2>
 <pre id="connected" data-state="waiting">none yet</pre>
+<h2>Events</h2>
+<p><a href="/events">Your webhook events</a>: the last Peliqan webhooks whose payload names your
+customer ID ({{.Customer.ID}}) as <code>external_id</code>. Events that name no customer are
+shown to nobody.</p>
 </main>
 <script>
 const handleOnConnected = (connection) => {

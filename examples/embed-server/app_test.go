@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/cookiejar"
@@ -100,6 +101,7 @@ func TestPageNeedsLoginAndRendersWidget(t *testing.T) {
 		`options.onConnected = (data) => handleOnConnected(data);`,
 		`await fetch("/api/peliqan/token"`,
 		`data-external-id="cust_2002"`,
+		`<a href="/events">Your webhook events</a>`,
 	} {
 		if !strings.Contains(body, want) {
 			t.Errorf("page lacks %s", want)
@@ -183,7 +185,7 @@ func TestWebhookEndpoint(t *testing.T) {
 	_, srv, _, _ := startApp(t)
 	c := browserlessClient(t)
 
-	body := `{"event":"connection_added","server_id":1001}`
+	body := `{"event":"connection_added","server_id":1001,"external_id":"cust_1001"}`
 	code, _ := post(t, c, srv.URL+"/webhooks/peliqan", body,
 		map[string]string{peliqan.DefaultWebhookSignatureHeader: peliqan.SignWebhook(testWebhookSecret, []byte(body))})
 	if code != http.StatusNoContent {
@@ -203,6 +205,85 @@ func TestWebhookEndpoint(t *testing.T) {
 	}
 	if len(evs) != 1 || evs[0].Type != peliqan.WebhookConnectionAdded || !evs[0].Known {
 		t.Fatalf("events %+v", evs)
+	}
+}
+
+// sendWebhook posts body to the app's webhook endpoint, signed as Peliqan
+// would sign it, and fails the test unless it is accepted.
+func sendWebhook(t *testing.T, srv *httptest.Server, body string) {
+	t.Helper()
+	code, resp := post(t, http.DefaultClient, srv.URL+"/webhooks/peliqan", body,
+		map[string]string{peliqan.DefaultWebhookSignatureHeader: peliqan.SignWebhook(testWebhookSecret, []byte(body))})
+	if code != http.StatusNoContent {
+		t.Fatalf("webhook %s: %d %s", body, code, resp)
+	}
+}
+
+// eventsOf logs in as customer and returns the payloads /events shows them.
+func eventsOf(t *testing.T, srv *httptest.Server, customer string) []string {
+	t.Helper()
+	c := browserlessClient(t)
+	get(t, c, srv.URL+"/login?customer="+customer)
+	code, resp := get(t, c, srv.URL+"/events")
+	var evs []receivedEvent
+	if err := json.Unmarshal([]byte(resp), &evs); err != nil || code != 200 {
+		t.Fatalf("events for %s: %d %s", customer, code, resp)
+	}
+	var out []string
+	for _, ev := range evs {
+		out = append(out, string(ev.Payload))
+	}
+	return out
+}
+
+// Each customer sees only the events whose payload names them; an event
+// that names no customer of this app is shown to nobody.
+func TestEventsShowEachCustomerOnlyItsOwn(t *testing.T) {
+	t.Parallel()
+	_, srv, _, _ := startApp(t)
+
+	alice := `{"event":"connection_added","server_id":1001,"external_id":"cust_1001","note":"alice-secret"}`
+	bob := `{"event":"pipeline_run_error","server_id":2002,"external_id":"cust_2002","note":"bob-secret"}`
+	unattributable := []string{
+		`{"event":"connection_added","server_id":3003,"note":"nobody-1"}`,                             // no external_id
+		`{"event":"connection_removed","server_id":3004,"external_id":"cust_9999","note":"nobody-2"}`, // not our customer
+		`{"event":"connection_removed","external_id":1001,"note":"nobody-3"}`,                         // not a string
+		`[{"external_id":"cust_1001","note":"nobody-4"}]`,                                             // not an object
+		`{"event":"connection_added","customer":{"external_id":"cust_1001"},"note":"nobody-5"}`,       // nested: not read
+	}
+	for _, body := range append([]string{alice, bob}, unattributable...) {
+		sendWebhook(t, srv, body)
+	}
+
+	if got := eventsOf(t, srv, "cust_1001"); len(got) != 1 || got[0] != alice {
+		t.Errorf("Alice sees %q, want only her own event", got)
+	}
+	if got := eventsOf(t, srv, "cust_2002"); len(got) != 1 || got[0] != bob {
+		t.Errorf("Bob sees %q, want only his own event", got)
+	}
+	for _, who := range []string{"cust_1001", "cust_2002"} {
+		for _, ev := range eventsOf(t, srv, who) {
+			if strings.Contains(ev, "nobody-") {
+				t.Errorf("%s sees the unattributable event %s", who, ev)
+			}
+		}
+	}
+}
+
+// One busy customer cannot push another's events out of the list.
+func TestEventsAreCappedPerCustomer(t *testing.T) {
+	t.Parallel()
+	_, srv, _, _ := startApp(t)
+	sendWebhook(t, srv, `{"event":"connection_added","external_id":"cust_2002"}`)
+	for i := range maxEvents + 5 {
+		sendWebhook(t, srv, fmt.Sprintf(`{"event":"pipeline_run_started","external_id":"cust_1001","n":%d}`, i))
+	}
+	got := eventsOf(t, srv, "cust_1001")
+	if len(got) != maxEvents || !strings.Contains(got[len(got)-1], fmt.Sprintf(`"n":%d`, maxEvents+4)) {
+		t.Errorf("Alice: %d events, last %q; want the newest %d", len(got), got[len(got)-1], maxEvents)
+	}
+	if got := eventsOf(t, srv, "cust_2002"); len(got) != 1 {
+		t.Errorf("Bob's event was pushed out by Alice's: %q", got)
 	}
 }
 

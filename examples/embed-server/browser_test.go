@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/peliqan-community/peliqan-go"
+	"github.com/peliqan-community/peliqan-go/examples/embed-server/internal/testenv"
 )
 
 // The real-browser test: headless Chromium loads the example page from a
@@ -26,7 +27,8 @@ import (
 //
 // Set CHROMIUM to the browser binary (default: chromium, chromium-browser
 // or google-chrome on PATH) and EMBED_SCREENSHOT to a .png path to keep the
-// screenshot taken along the way.
+// screenshot taken along the way. Without a browser the tests skip, or fail
+// under PELIQAN_REQUIRE_SERVICES=1 (as .ci/run sets it): see testenv.
 
 func findChromium(t *testing.T) string {
 	t.Helper()
@@ -38,7 +40,8 @@ func findChromium(t *testing.T) string {
 			return p
 		}
 	}
-	t.Skip("real-browser test skipped: no Chromium found (install Debian's chromium package, or set CHROMIUM=/path/to/chrome)")
+	testenv.Require(t, "Chromium", false, "none of chromium, chromium-browser, google-chrome, google-chrome-stable "+
+		"is on PATH (install Debian's chromium package, or set CHROMIUM=/path/to/chrome)")
 	return ""
 }
 

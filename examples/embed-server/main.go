@@ -5,11 +5,17 @@
 //   - POST /api/peliqan/token    a fresh integration token for the session's
 //     customer (peliqan.IntegrationTokenHandler)
 //   - POST /webhooks/peliqan     Peliqan's outbound webhooks (peliqan.WebhookHandler)
-//   - GET  /events               the last webhook events received
+//   - GET  /events               the logged-in customer's last webhook events:
+//     those whose payload names the customer's ID as "external_id"; an
+//     event that names no customer is shown to nobody (see eventOwner)
 //   - GET  /login, /logout       a demo login (pick a demo customer)
 //
 // With PELIQAN_PARTNER_TOKEN set it talks to Peliqan (PELIQAN_BASE_URL,
-// default https://app.eu.peliqan.io) and loads Peliqan's widget script.
+// default https://app.eu.peliqan.io) and loads Peliqan's widget script, and
+// it writes there: the token endpoint calls Peliqan's integrate route, which
+// creates a customer's sub-account the first time, so opening the page as
+// the demo customers creates cust_1001 and cust_2002 under your partner
+// account. Nothing else it does writes.
 // Without it, it runs against the in-process fake (peliqantest) and serves a
 // local stand-in for the widget script, so the whole flow works offline.
 //
@@ -78,7 +84,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	if getenv("PELIQAN_WEBHOOK_SECRET") == "" {
 		fmt.Fprintf(stdout, "embed-server: generated webhook secret: SECRET=%s\n", cfg.WebhookSecret)
 	}
-	fmt.Fprintf(stdout, "embed-server: try a webhook:\n  body='{\"event\":\"connection_added\",\"server_id\":1}'\n"+
+	fmt.Fprintf(stdout, "embed-server: try a webhook:\n  body='{\"event\":\"connection_added\",\"server_id\":1,\"external_id\":\"cust_1001\"}'\n"+
 		"  curl -H \"X-Peliqan-Signature: sha256=$(printf %%s \"$body\" | openssl dgst -sha256 -hmac \"$SECRET\" -r | cut -d' ' -f1)\" -d \"$body\" %s/webhooks/peliqan\n", base)
 
 	errc := make(chan error, 1)

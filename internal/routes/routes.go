@@ -3,8 +3,9 @@
 // Nothing else in the module builds a request path: the SDK core expands a
 // Route's template with escaped parameters, and the fake server in
 // peliqantest matches incoming requests against the same table. Each row
-// records where its path comes from (see shared/peliqan-wire.md); rows marked
-// Inferred are our best guess and must say so in their method's godoc.
+// records where its path comes from (Evidence; docs/routes.md is generated
+// from this table); rows marked Inferred are our best guess and must say so
+// in their method's godoc.
 package routes
 
 import (
