@@ -144,9 +144,9 @@ func (p *PartnerClient) SubAccount(ctx context.Context, ref SubAccountRef) (*Sub
 		return nil, err
 	}
 	return p.st.tenants.getOrCreate(ref, func() *SubAccountClient {
-		ts := &tenantTokens{fetch: func(ctx context.Context) (*IdentityToken, error) {
+		ts := newTenantTokens(ref, func(ctx context.Context) (*IdentityToken, error) {
 			return p.SubAccountToken(ctx, ref, TokenOptions{})
-		}, ref: ref}
+		})
 		return &SubAccountClient{c: p.c.withTokens(ts)}
 	}), nil
 }
@@ -335,23 +335,59 @@ func (tc *tenantCache) len() int {
 type tenantTokens struct {
 	ref     SubAccountRef
 	fetch   func(context.Context) (*IdentityToken, error)
+	now     func() time.Time // time.Now; tests step it with the fake's clock
 	cur     atomic.Pointer[cachedToken]
 	flights flightGroup[struct{}, string]
 }
 
+func newTenantTokens(ref SubAccountRef, fetch func(context.Context) (*IdentityToken, error)) *tenantTokens {
+	return &tenantTokens{ref: ref, fetch: fetch, now: time.Now}
+}
+
 type cachedToken struct {
 	tok string
-	// refreshAt is when to fetch a new token ahead of the JWT's exp, in
-	// Unix nanoseconds; 0 when the token does not say it expires.
-	refreshAt int64
+	// refreshAt is when to fetch a new token ahead of the JWT's exp; zero
+	// when the token is not known to expire.
+	refreshAt time.Time
 }
 
 // tokenRefreshMargin is how long before a token's exp a new one is fetched.
 const tokenRefreshMargin = time.Minute
 
+// nonExpiringAfter: a token whose exp is further away than this is treated
+// as non-expiring. Issuers write "never" as a far-future exp (the year
+// 9999); such a time is past what a time.Duration or Unix nanoseconds can
+// hold, so it is not scheduled at all.
+const nonExpiringAfter = 100 * 365 * 24 * time.Hour
+
+// newCachedToken schedules the refresh of it, fetched at now.
+func newCachedToken(it *IdentityToken, now time.Time) *cachedToken {
+	c := &cachedToken{tok: it.Token}
+	if it.ExpiresAt.IsZero() {
+		return c
+	}
+	// Sub saturates, so a far-future exp gives a huge life, not a wrapped
+	// one.
+	life := it.ExpiresAt.Sub(now)
+	if life <= 0 || life >= nonExpiringAfter {
+		// A token already past its exp is used until a 401 says otherwise
+		// (clocks differ); one that expires in centuries never expires.
+		return c
+	}
+	// Refresh a minute ahead of exp, or half-way for a token that lives
+	// less than two minutes.
+	c.refreshAt = it.ExpiresAt.Add(-min(tokenRefreshMargin, life/2))
+	return c
+}
+
+// fresh reports whether c can be sent at now without trying a refresh.
+func (c *cachedToken) fresh(now time.Time) bool {
+	return c.refreshAt.IsZero() || now.Before(c.refreshAt)
+}
+
 func (t *tenantTokens) token(ctx context.Context) (string, error) {
 	c := t.cur.Load()
-	if c != nil && (c.refreshAt == 0 || time.Now().UnixNano() < c.refreshAt) {
+	if c != nil && c.fresh(t.now()) {
 		return c.tok, nil
 	}
 	return t.replace(ctx, c)
@@ -387,13 +423,7 @@ func (t *tenantTokens) replace(ctx context.Context, old *cachedToken) (string, e
 			}
 			return "", fmt.Errorf("peliqan: identity token for sub-account %s: %w", t.ref, err)
 		}
-		c := &cachedToken{tok: it.Token}
-		if life := time.Until(it.ExpiresAt); !it.ExpiresAt.IsZero() && life > 0 {
-			// Refresh a minute ahead of exp, or half-way for a token that
-			// lives less than two minutes. A token already past its exp is
-			// used until a 401 says otherwise (clocks differ).
-			c.refreshAt = it.ExpiresAt.Add(-min(tokenRefreshMargin, life/2)).UnixNano()
-		}
+		c := newCachedToken(it, t.now())
 		t.cur.Store(c)
 		return c.tok, nil
 	})
