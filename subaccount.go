@@ -411,13 +411,13 @@ func (c *cachedToken) valid(now time.Time) bool {
 // (trying again every tokenRetryDelay), and only a failure past the exp is
 // returned.
 func (t *tenantTokens) token(ctx context.Context) (string, error) {
-	now := t.now()
 	c := t.cur.Load()
 	if c != nil {
-		if c.fresh(now) {
-			return c.tok, nil
+		if c.refreshAt.IsZero() {
+			return c.tok, nil // the common case: no clock read
 		}
-		if c.valid(now) && now.UnixNano() < t.holdUntil.Load() {
+		now := t.now()
+		if c.fresh(now) || (c.valid(now) && now.UnixNano() < t.holdUntil.Load()) {
 			return c.tok, nil
 		}
 	}
@@ -425,7 +425,7 @@ func (t *tenantTokens) token(ctx context.Context) (string, error) {
 	if err == nil || c == nil || ctx.Err() != nil {
 		return tok, err
 	}
-	now = t.now()
+	now := t.now()
 	if !c.valid(now) {
 		return "", err
 	}
