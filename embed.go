@@ -2,6 +2,7 @@ package peliqan
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"html/template"
@@ -274,7 +275,8 @@ const DefaultTokenCacheSize = 1024
 type TokenHandlerOption func(*tokenHandler)
 
 // WithTokenCache sets how many customers' tokens the handler keeps (0 turns
-// the cache off: every request mints a token).
+// the cache off: every request mints a token, except that requests for one
+// customer arriving while its integrate call runs share that call).
 func WithTokenCache(maxEntries int) TokenHandlerOption {
 	return func(h *tokenHandler) {
 		if maxEntries < 0 {
@@ -319,6 +321,12 @@ func WithTokenHandlerCrossOrigin(c *http.CrossOriginProtection) TokenHandlerOpti
 //
 // Tokens are cached per customer profile (bounded by WithTokenCache, safe for
 // concurrent use) and reused until IntegrationTokenMargin before they expire.
+// Concurrent requests for one customer (one ExternalID) that find no cached
+// token share a single integrate call, since that call creates the
+// sub-account: ten first loads send one POST and all get its token. The
+// call is not tied to the request that started it: a request that goes away
+// leaves it running for the others (it is cancelled once no request waits).
+// Different customers are minted in parallel.
 func IntegrationTokenHandler(p *PartnerClient, identify func(*http.Request) (Integration, error), opts ...TokenHandlerOption) http.Handler {
 	h := &tokenHandler{
 		p:        p,
@@ -342,6 +350,7 @@ type tokenHandler struct {
 	log      *slog.Logger
 	now      func() time.Time
 	cache    tokenCache
+	flights  flightGroup[string, IntegrationToken] // by external id
 }
 
 type tokenResponse struct {
@@ -377,17 +386,18 @@ func (h *tokenHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	tok, ok := h.cache.get(in, h.now())
 	if !ok {
-		t, err := h.p.IntegrationToken(r.Context(), in)
+		var err error
+		tok, err = h.mint(r.Context(), in)
 		switch {
 		case err == nil:
-			tok = *t
-			h.cache.put(in, tok, h.now())
 		case errors.Is(err, ErrInvalidArgument):
 			h.logError(r, "peliqan: identify returned an incomplete integration profile", err)
 			writeEmbedError(w, http.StatusInternalServerError, "internal_error")
 			return
 		default:
-			h.logError(r, "peliqan: minting an integration token failed", err)
+			if r.Context().Err() == nil { // a caller that left is not a failure
+				h.logError(r, "peliqan: minting an integration token failed", err)
+			}
 			writeEmbedError(w, http.StatusBadGateway, "upstream_error")
 			return
 		}
@@ -404,6 +414,31 @@ func (h *tokenHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	hd.Set("X-Content-Type-Options", "nosniff")
 	w.WriteHeader(http.StatusOK)
 	_, _ = w.Write(append(b, '\n'))
+}
+
+// mint gets a token for in from Peliqan. Requests for one customer
+// (external id) share one in-flight integrate call: that route creates the
+// sub-account, so concurrent first loads must not send one each. The call
+// runs detached from any one request, so a request that goes away does not
+// fail the others; it is cancelled only when every request waiting on it
+// has gone.
+func (h *tokenHandler) mint(ctx context.Context, in Integration) (IntegrationToken, error) {
+	if err := in.validate(); err != nil {
+		return IntegrationToken{}, err // before keying a flight on a bad id
+	}
+	tok, _, err := h.flights.do(ctx, in.ExternalID, func(fctx context.Context) (IntegrationToken, error) {
+		// A call that ended just before this one started may have cached it.
+		if tok, ok := h.cache.get(in, h.now()); ok {
+			return tok, nil
+		}
+		t, err := h.p.IntegrationToken(fctx, in)
+		if err != nil {
+			return IntegrationToken{}, err
+		}
+		h.cache.put(in, *t, h.now())
+		return *t, nil
+	})
+	return tok, err
 }
 
 // logError logs msg with err's text (the SDK's errors never carry tokens).

@@ -28,6 +28,9 @@ type TokenOptions struct {
 // whole API. Keep it on the server. It never prints: String, GoString,
 // Format (every verb), LogValue and MarshalJSON all redact it; use the
 // Token field itself where the token is needed, e.g. NewSubAccountClient.
+// Its JSON form is write-only: UnmarshalJSON refuses it, and the
+// constructors refuse the "[REDACTED]" placeholder as a token, so a
+// redacted value can never be used as a token by mistake.
 type IdentityToken struct {
 	// Token is the raw token, sent as "Authorization: JWT <Token>".
 	Token string
@@ -51,7 +54,7 @@ func (t IdentityToken) Format(f fmt.State, _ rune) { _, _ = io.WriteString(f, t.
 
 // LogValue logs the token redacted.
 func (t IdentityToken) LogValue() slog.Value {
-	return slog.GroupValue(slog.String("token", "[REDACTED]"), slog.Bool("expiring", t.Expiring),
+	return slog.GroupValue(slog.String("token", redactedToken), slog.Bool("expiring", t.Expiring),
 		slog.Time("expires_at", t.ExpiresAt))
 }
 
@@ -62,7 +65,23 @@ func (t IdentityToken) MarshalJSON() ([]byte, error) {
 		Token     string     `json:"token"`
 		Expiring  bool       `json:"expiring"`
 		ExpiresAt *time.Time `json:"expires_at,omitempty"`
-	}{"[REDACTED]", t.Expiring, timePtr(t.ExpiresAt)})
+	}{redactedToken, t.Expiring, timePtr(t.ExpiresAt)})
+}
+
+// UnmarshalJSON always fails with an error matching ErrInvalidArgument
+// (a JSON null excepted, which leaves t unchanged, as encoding/json
+// expects). The JSON that MarshalJSON writes carries "[REDACTED]" instead
+// of the token, so decoding it back would give a value that looks like a
+// token and earns a 401 on every call; failing here makes a struct that
+// holds an IdentityToken and is stored as JSON (a session, a cache entry)
+// fail loudly when read back. To keep a token, store the Token string
+// itself, or fetch a new one with PartnerClient.SubAccountToken.
+func (t *IdentityToken) UnmarshalJSON(b []byte) error {
+	if string(bytes.TrimSpace(b)) == "null" {
+		return nil
+	}
+	return invalidArg("IdentityToken", "its JSON form is redacted and cannot be decoded back into a token; "+
+		"store the Token field itself")
 }
 
 // Integration is the end-customer an integration token is minted for. The
@@ -123,7 +142,7 @@ func (t IntegrationToken) Format(f fmt.State, _ rune) { _, _ = io.WriteString(f,
 
 // LogValue logs the token redacted.
 func (t IntegrationToken) LogValue() slog.Value {
-	return slog.GroupValue(slog.String("token", "[REDACTED]"), slog.Time("expires_at", t.ExpiresAt))
+	return slog.GroupValue(slog.String("token", redactedToken), slog.Time("expires_at", t.ExpiresAt))
 }
 
 // MarshalJSON writes the token and its expiry for the browser.

@@ -120,7 +120,11 @@ const DefaultTenantCacheSize = 10000
 // "switch to customer". It does no I/O: the tenant's
 // identity token (the non-expiring one, expire=false) is fetched on the
 // client's first request, exactly once however many goroutines call at the
-// same time, and cached. When a tenant request is answered 401, the token is
+// same time, and cached. A token that states an exp is fetched again a
+// minute before it (one with an exp centuries away, such as the year 9999,
+// counts as non-expiring); if that early fetch fails, the cached token is
+// still valid and is used until its exp, the fetch being tried again every
+// few seconds. When a tenant request is answered 401, the token is
 // fetched again (once, even if many calls failed together) and the request is
 // replayed once; a 401 was not acted on by the server, so this holds for
 // every method, side-effect GETs included.
@@ -144,9 +148,9 @@ func (p *PartnerClient) SubAccount(ctx context.Context, ref SubAccountRef) (*Sub
 		return nil, err
 	}
 	return p.st.tenants.getOrCreate(ref, func() *SubAccountClient {
-		ts := &tenantTokens{fetch: func(ctx context.Context) (*IdentityToken, error) {
+		ts := newTenantTokens(ref, func(ctx context.Context) (*IdentityToken, error) {
 			return p.SubAccountToken(ctx, ref, TokenOptions{})
-		}, ref: ref}
+		})
 		return &SubAccountClient{c: p.c.withTokens(ts)}
 	}), nil
 }
@@ -335,26 +339,98 @@ func (tc *tenantCache) len() int {
 type tenantTokens struct {
 	ref     SubAccountRef
 	fetch   func(context.Context) (*IdentityToken, error)
+	now     func() time.Time // time.Now; tests step it with the fake's clock
 	cur     atomic.Pointer[cachedToken]
 	flights flightGroup[struct{}, string]
+	// holdUntil (Unix nanoseconds) is set when a refresh ahead of exp
+	// failed: until then the cached token, still valid, is used without
+	// trying again, so an outage of the token route costs one failed fetch
+	// per tokenRetryDelay rather than one per call.
+	holdUntil atomic.Int64
+}
+
+func newTenantTokens(ref SubAccountRef, fetch func(context.Context) (*IdentityToken, error)) *tenantTokens {
+	return &tenantTokens{ref: ref, fetch: fetch, now: time.Now}
 }
 
 type cachedToken struct {
 	tok string
-	// refreshAt is when to fetch a new token ahead of the JWT's exp, in
-	// Unix nanoseconds; 0 when the token does not say it expires.
-	refreshAt int64
+	// refreshAt is when to fetch a new token ahead of the JWT's exp, and
+	// expiresAt that exp; both zero when the token is not known to expire.
+	refreshAt time.Time
+	expiresAt time.Time
 }
 
 // tokenRefreshMargin is how long before a token's exp a new one is fetched.
 const tokenRefreshMargin = time.Minute
 
+// tokenRetryDelay is how long a token whose early refresh failed is used
+// before the refresh is tried again (never past its exp).
+const tokenRetryDelay = 5 * time.Second
+
+// nonExpiringAfter: a token whose exp is further away than this is treated
+// as non-expiring. Issuers write "never" as a far-future exp (the year
+// 9999); such a time is past what a time.Duration or Unix nanoseconds can
+// hold, so it is not scheduled at all.
+const nonExpiringAfter = 100 * 365 * 24 * time.Hour
+
+// newCachedToken schedules the refresh of it, fetched at now.
+func newCachedToken(it *IdentityToken, now time.Time) *cachedToken {
+	c := &cachedToken{tok: it.Token}
+	if it.ExpiresAt.IsZero() {
+		return c
+	}
+	// Sub saturates, so a far-future exp gives a huge life, not a wrapped
+	// one.
+	life := it.ExpiresAt.Sub(now)
+	if life <= 0 || life >= nonExpiringAfter {
+		// A token already past its exp is used until a 401 says otherwise
+		// (clocks differ); one that expires in centuries never expires.
+		return c
+	}
+	// Refresh a minute ahead of exp, or half-way for a token that lives
+	// less than two minutes.
+	c.refreshAt = it.ExpiresAt.Add(-min(tokenRefreshMargin, life/2))
+	c.expiresAt = it.ExpiresAt
+	return c
+}
+
+// fresh reports whether c can be sent at now without trying a refresh.
+func (c *cachedToken) fresh(now time.Time) bool {
+	return c.refreshAt.IsZero() || now.Before(c.refreshAt)
+}
+
+// valid reports whether c is before its exp at now.
+func (c *cachedToken) valid(now time.Time) bool {
+	return c.expiresAt.IsZero() || now.Before(c.expiresAt)
+}
+
+// token returns the cached token, fetching one first when there is none or
+// it is due for its early refresh. A failed early refresh does not fail the
+// call while the cached token is valid: that token is used until its exp
+// (trying again every tokenRetryDelay), and only a failure past the exp is
+// returned.
 func (t *tenantTokens) token(ctx context.Context) (string, error) {
 	c := t.cur.Load()
-	if c != nil && (c.refreshAt == 0 || time.Now().UnixNano() < c.refreshAt) {
-		return c.tok, nil
+	if c != nil {
+		if c.refreshAt.IsZero() {
+			return c.tok, nil // the common case: no clock read
+		}
+		now := t.now()
+		if c.fresh(now) || (c.valid(now) && now.UnixNano() < t.holdUntil.Load()) {
+			return c.tok, nil
+		}
 	}
-	return t.replace(ctx, c)
+	tok, err := t.replace(ctx, c)
+	if err == nil || c == nil || ctx.Err() != nil {
+		return tok, err
+	}
+	now := t.now()
+	if !c.valid(now) {
+		return "", err
+	}
+	t.holdUntil.Store(now.Add(tokenRetryDelay).UnixNano())
+	return c.tok, nil
 }
 
 func (t *tenantTokens) refresh(ctx context.Context, stale string) (string, error) {
@@ -387,14 +463,9 @@ func (t *tenantTokens) replace(ctx context.Context, old *cachedToken) (string, e
 			}
 			return "", fmt.Errorf("peliqan: identity token for sub-account %s: %w", t.ref, err)
 		}
-		c := &cachedToken{tok: it.Token}
-		if life := time.Until(it.ExpiresAt); !it.ExpiresAt.IsZero() && life > 0 {
-			// Refresh a minute ahead of exp, or half-way for a token that
-			// lives less than two minutes. A token already past its exp is
-			// used until a 401 says otherwise (clocks differ).
-			c.refreshAt = it.ExpiresAt.Add(-min(tokenRefreshMargin, life/2)).UnixNano()
-		}
+		c := newCachedToken(it, t.now())
 		t.cur.Store(c)
+		t.holdUntil.Store(0)
 		return c.tok, nil
 	})
 	return tok, err

@@ -266,11 +266,33 @@ func TestTenantTokenRefreshedAheadOfExp(t *testing.T) {
 	ts := tc.c.tokens.(*tenantTokens)
 	cur := ts.cur.Load()
 	require.NotNil(t, cur)
-	assert.Equal(t, exp.Add(-tokenRefreshMargin).UnixNano(), cur.refreshAt)
+	assert.True(t, exp.Add(-tokenRefreshMargin).Equal(cur.refreshAt), "refreshAt %s", cur.refreshAt)
 
-	ts.cur.Store(&cachedToken{tok: tok, refreshAt: time.Now().Add(-time.Second).UnixNano()})
+	ts.cur.Store(&cachedToken{tok: tok, refreshAt: time.Now().Add(-time.Second)})
 	require.NoError(t, tc.Do(context.Background(), "GET", "/api/servers/", nil, nil))
 	assert.Equal(t, int32(2), ids.calls.Load(), "a token near its exp is fetched again before use")
+}
+
+func TestCachedTokenSchedule(t *testing.T) {
+	t.Parallel()
+	now := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	for _, tc := range []struct {
+		name      string
+		exp       time.Time
+		refreshAt time.Time
+	}{
+		{"no exp", time.Time{}, time.Time{}},
+		{"already past exp", now.Add(-time.Second), time.Time{}},
+		{"an hour", now.Add(time.Hour), now.Add(time.Hour - tokenRefreshMargin)},
+		{"short-lived: half-way", now.Add(90 * time.Second), now.Add(45 * time.Second)},
+		{"year 9999 means never", time.Date(9999, 12, 31, 23, 59, 59, 0, time.UTC), time.Time{}},
+		{"past the int64 nanosecond range", time.Date(2300, 1, 1, 0, 0, 0, 0, time.UTC), time.Time{}},
+		{"99 years is still scheduled", now.Add(99 * 365 * 24 * time.Hour), now.Add(99*365*24*time.Hour - tokenRefreshMargin)},
+	} {
+		c := newCachedToken(&IdentityToken{Token: "t", ExpiresAt: tc.exp}, now)
+		assert.True(t, tc.refreshAt.Equal(c.refreshAt), "%s: refreshAt %s, want %s", tc.name, c.refreshAt, tc.refreshAt)
+		assert.True(t, c.fresh(now), tc.name)
+	}
 }
 
 func TestDeleteSubAccountForgetsTenantClient(t *testing.T) {

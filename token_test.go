@@ -2,6 +2,7 @@ package peliqan
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -9,6 +10,7 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/jarcoal/httpmock"
 	"github.com/stretchr/testify/assert"
@@ -116,4 +118,68 @@ func TestTokensNeverLeak(t *testing.T) {
 	assert.Contains(t, all, "[REDACTED]", "the echoed token was scrubbed, not dropped silently")
 	assert.NotContains(t, all, testPartnerToken)
 	assert.NotContains(t, all, testTenantToken)
+}
+
+// redactionMarkers are placeholders that logs, JSON encoders and secret
+// managers write instead of a secret; none of them is a token.
+var redactionMarkers = []string{
+	"[REDACTED]", "REDACTED", "redacted", "<redacted>", "(redacted)", "{REDACTED}", "*REDACTED*",
+	"[FILTERED]", "[filtered]", "<hidden>", "[masked]", "[removed]", "[omitted]",
+	"***", "********", "[***]", "xxxxxxxx", "XXXX", "•••••", "…",
+}
+
+func TestRedactedTokenRefusedAtConstruction(t *testing.T) {
+	t.Parallel()
+	for _, m := range redactionMarkers {
+		_, err := NewSubAccountClient(m)
+		require.ErrorIs(t, err, ErrInvalidArgument, "%q", m)
+		assert.Contains(t, err.Error(), "redact", "%q: the message says why", m)
+		_, err = NewPartnerClient(m)
+		assert.ErrorIs(t, err, ErrInvalidArgument, "%q", m)
+	}
+	// Real tokens, including JWTs that contain the letters, pass.
+	for _, ok := range []string{testTenantToken, "eyJhbGciOiJIUzI1NiJ9.eyJyZWRhY3RlZCI6MX0.c2ln", "xREDACTEDx", "abc-redacted-123"} {
+		_, err := NewSubAccountClient(ok)
+		assert.NoError(t, err, "%q", ok)
+	}
+}
+
+func TestRedactedTokenFromServerRefused(t *testing.T) {
+	t.Parallel()
+	_, err := decodeToken([]byte(`{"token":"[REDACTED]"}`), "token")
+	assert.Error(t, err)
+}
+
+// TestIdentityTokenJSONDoesNotRoundTrip: the JSON form of an IdentityToken
+// is redacted, so decoding it back is an error rather than a token that
+// every call then sends and gets 401 for.
+func TestIdentityTokenJSONDoesNotRoundTrip(t *testing.T) {
+	t.Parallel()
+	in := IdentityToken{Token: testTenantToken, ExpiresAt: time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)}
+	b, err := json.Marshal(in)
+	require.NoError(t, err)
+	assert.NotContains(t, string(b), testTenantToken)
+
+	var out IdentityToken
+	err = json.Unmarshal(b, &out)
+	require.Error(t, err, "the redacted form cannot be decoded into a token")
+	assert.ErrorIs(t, err, ErrInvalidArgument)
+	assert.Contains(t, err.Error(), "redacted")
+	assert.Empty(t, out.Token)
+
+	// Inside a struct (a session stored as JSON) too.
+	type session struct {
+		User  string
+		Token IdentityToken
+	}
+	b, err = json.Marshal(session{User: "u", Token: in})
+	require.NoError(t, err)
+	var s session
+	assert.ErrorIs(t, json.Unmarshal(b, &s), ErrInvalidArgument)
+
+	// A JSON null leaves the value alone, as encoding/json expects.
+	var ptr struct{ Token *IdentityToken }
+	require.NoError(t, json.Unmarshal([]byte(`{"Token":null}`), &ptr))
+	assert.Nil(t, ptr.Token)
+	require.NoError(t, json.Unmarshal([]byte(`null`), &out))
 }

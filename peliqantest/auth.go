@@ -35,12 +35,15 @@ type authority struct {
 	ttl          time.Duration
 	now          func() time.Time
 	partnerToken string
+	// serverExp, when set, is the exp of the "non-expiring" tokens
+	// (WithFarFutureExpiry, WithServerTokenLifetime).
+	serverExp func(now time.Time) time.Time
 	// seq makes every minted token distinct (jti); guarded by Server.mu.
 	seq int64
 }
 
 func newAuthority(cfg config) *authority {
-	a := &authority{key: cfg.signingKey, ttl: cfg.tokenTTL, now: cfg.now}
+	a := &authority{key: cfg.signingKey, ttl: cfg.tokenTTL, now: cfg.now, serverExp: cfg.serverTokenExp}
 	// The partner token has no iat or jti, so a fixed signing key gives the
 	// same token on every start (the standalone command relies on it).
 	tok, err := a.sign(claims{AccountID: partnerAccountID, Kind: kindPartner, RegisteredClaims: jwt.RegisteredClaims{
@@ -57,8 +60,8 @@ func (a *authority) sign(c claims) (string, error) {
 	return jwt.NewWithClaims(jwt.SigningMethodHS256, c).SignedString(a.key)
 }
 
-// mint issues a tenant token. expiring tokens carry exp = now + ttl.
-// Callers hold Server.mu.
+// mint issues a tenant token. expiring tokens carry exp = now + ttl; the
+// others carry none unless serverExp gives one. Callers hold Server.mu.
 func (a *authority) mint(accountID int64, kind string, expiring bool, now time.Time) (string, error) {
 	a.seq++
 	c := claims{AccountID: accountID, Kind: kind, RegisteredClaims: jwt.RegisteredClaims{
@@ -67,8 +70,11 @@ func (a *authority) mint(accountID int64, kind string, expiring bool, now time.T
 		IssuedAt: jwt.NewNumericDate(now),
 		ID:       strconv.FormatInt(a.seq, 10),
 	}}
-	if expiring {
+	switch {
+	case expiring:
 		c.ExpiresAt = jwt.NewNumericDate(now.Add(a.ttl))
+	case a.serverExp != nil:
+		c.ExpiresAt = jwt.NewNumericDate(a.serverExp(now))
 	}
 	return a.sign(c)
 }

@@ -19,6 +19,10 @@ type config struct {
 	outcome        RunOutcome
 	rowsPerSync    int
 	tokenTTL       time.Duration
+	// serverTokenExp, when set, gives the "non-expiring" identity tokens
+	// (expire=false) an exp; serverTokenOpt names the option that set it.
+	serverTokenExp func(now time.Time) time.Time
+	serverTokenOpt string
 	signingKey     []byte
 	faultSeed      uint64
 	recordLimit    int
@@ -137,6 +141,47 @@ func WithTokenLifetime(d time.Duration) Option {
 		c.tokenTTL = d
 		return nil
 	}
+}
+
+// FarFutureExpiry is the exp WithFarFutureExpiry writes into the
+// "non-expiring" identity tokens: the last second of the year 9999, a common
+// way for token issuers to write "never".
+var FarFutureExpiry = time.Date(9999, time.December, 31, 23, 59, 59, 0, time.UTC)
+
+// WithFarFutureExpiry makes the "non-expiring" identity tokens (minted with
+// expire=false, and by TenantToken(id, false)) carry exp = FarFutureExpiry
+// instead of no exp claim, the way some issuers write "never". They still
+// never expire in practice. Use it to check that a client treats such a
+// token as non-expiring (its refresh time must not overflow). It excludes
+// WithServerTokenLifetime.
+func WithFarFutureExpiry() Option {
+	return func(c *config) error {
+		return c.setServerTokenExp("WithFarFutureExpiry", func(time.Time) time.Time { return FarFutureExpiry })
+	}
+}
+
+// WithServerTokenLifetime makes the "non-expiring" identity tokens (minted
+// with expire=false, and by TenantToken(id, false)) carry exp = now + d on
+// the fake's clock, after which the fake refuses them with 401 "Signature
+// has expired.". Peliqan's carry no exp; use it to drive a client's refresh
+// ahead of exp (and what happens past exp) through the tenant clients of
+// PartnerClient.SubAccount, which ask for expire=false. It excludes
+// WithFarFutureExpiry.
+func WithServerTokenLifetime(d time.Duration) Option {
+	return func(c *config) error {
+		if d <= 0 {
+			return fmt.Errorf("WithServerTokenLifetime: must be positive (got %s)", d)
+		}
+		return c.setServerTokenExp("WithServerTokenLifetime", func(now time.Time) time.Time { return now.Add(d) })
+	}
+}
+
+func (c *config) setServerTokenExp(opt string, exp func(time.Time) time.Time) error {
+	if c.serverTokenOpt != "" && c.serverTokenOpt != opt {
+		return fmt.Errorf("%s: cannot be combined with %s", opt, c.serverTokenOpt)
+	}
+	c.serverTokenExp, c.serverTokenOpt = exp, opt
+	return nil
 }
 
 // WithSigningKey sets the HMAC key the fake signs its JWTs with (at least
