@@ -6,6 +6,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"time"
 
@@ -224,6 +225,8 @@ func newCore(tokenName, token string, opts []Option) (*core, error) {
 		maxResponse: cfg.maxResponse,
 		tokens:      &staticToken{tok: token},
 		hook:        cfg.hook,
+		host:        cfg.baseURL.Hostname(),
+		port:        urlPort(cfg.baseURL),
 	}
 	c.rc = &retryablehttp.Client{
 		HTTPClient:   &hc,
@@ -243,6 +246,17 @@ func newCore(tokenName, token string, opts []Option) (*core, error) {
 		},
 	}
 	return c, nil
+}
+
+// urlPort is u's port, or its scheme's default.
+func urlPort(u *url.URL) int {
+	if p, err := strconv.Atoi(u.Port()); err == nil {
+		return p
+	}
+	if u.Scheme == "http" {
+		return 80
+	}
+	return 443
 }
 
 // sameHostRedirects follows at most 5 redirects, only for GET and HEAD and

@@ -35,6 +35,8 @@ type core struct {
 	maxResponse int64
 	tokens      tokenSource
 	hook        *CallHook // nil: no hook, and no cost
+	host        string    // the base URL's host and port, for a hook
+	port        int
 }
 
 // withTokens returns a copy of c that authenticates with ts; the transport,
@@ -275,7 +277,7 @@ func (c *core) exec(ctx context.Context, req *request, co *callOptions, cl *call
 	if c.hook == nil {
 		return c.run(ctx, req, co, cl, nil)
 	}
-	info := req.callInfo()
+	info := c.callInfo(req)
 	if c.hook.Start != nil {
 		if hctx := c.hook.Start(ctx, info); hctx != nil {
 			ctx = hctx
@@ -367,7 +369,7 @@ func (c *core) newState(req *request, co *callOptions, cl *call) *callState {
 		hook:       c.hook,
 	}
 	if c.hook != nil {
-		st.info = req.callInfo()
+		st.info = c.callInfo(req)
 	}
 	if co.timeout >= 0 {
 		st.timeout = co.timeout

@@ -36,6 +36,10 @@ type CallInfo struct {
 	// ("/api/servers/{id}/syncdb/"), or "" for an unknown Do path (whose
 	// concrete path might carry ids).
 	PathTemplate string
+	// ServerAddress and ServerPort are the base URL's host and port (the
+	// scheme's default when it names none).
+	ServerAddress string
+	ServerPort    int
 }
 
 // AttemptInfo describes one request sent for a call.
@@ -44,7 +48,8 @@ type AttemptInfo struct {
 	Attempt int
 	// StatusCode is the answer's status; 0 when the attempt got none.
 	StatusCode int
-	// Err is the transport error of an attempt that got no answer.
+	// Err is the transport error of an attempt that got no answer, as a
+	// *TransportError naming the path without its query.
 	Err error
 	// Retrying reports that the SDK will send another attempt (after a
 	// back-off wait).
@@ -65,7 +70,10 @@ type CallResult struct {
 	// identity token and replaying the request once.
 	TokenRefreshed bool
 	// Err is what the call returned (nil on success). ErrorKind names its
-	// kind for a metric label.
+	// kind for a metric label or a span attribute. Its text is for people:
+	// it may quote the server's answer or, for a tenant call whose identity
+	// token could not be fetched, name the customer; record the kind and
+	// the typed fields, not the text, where those must not go.
 	Err error
 }
 
@@ -129,9 +137,10 @@ var errorKinds = [...]struct {
 }
 
 // callInfo names req for a hook.
-func (req *request) callInfo() CallInfo {
-	if req.route == nil {
-		return CallInfo{Method: req.method}
+func (c *core) callInfo(req *request) CallInfo {
+	ci := CallInfo{Method: req.method, ServerAddress: c.host, ServerPort: c.port}
+	if req.route != nil {
+		ci.Route, ci.PathTemplate = req.route.Name, req.route.Path
 	}
-	return CallInfo{Route: req.route.Name, Method: req.method, PathTemplate: req.route.Path}
+	return ci
 }

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"net/url"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -88,7 +90,10 @@ func TestCallHookSeesEveryAttemptOfARetriedCall(t *testing.T) {
 	assert.Positive(t, r.Duration)
 	assert.GreaterOrEqual(t, r.Duration, r.RetryWait)
 	assert.Equal(t, []bool{true}, h.ctxOK, "the hooks share the context Start returned")
-	assert.Equal(t, peliqan.CallInfo{Route: peliqan.RouteGetSubAccount, Method: "GET", PathTemplate: "/api/partner/sub-account/"}, h.calls[0])
+	u, _ := url.Parse(fake.URL())
+	port, _ := strconv.Atoi(u.Port())
+	assert.Equal(t, peliqan.CallInfo{Route: peliqan.RouteGetSubAccount, Method: "GET", PathTemplate: "/api/partner/sub-account/",
+		ServerAddress: "127.0.0.1", ServerPort: port}, h.calls[0])
 }
 
 func TestCallHookFailureAndTokenRefresh(t *testing.T) {
@@ -154,13 +159,28 @@ func TestCallHookNeverSeesSecretsOrConcretePaths(t *testing.T) {
 	_, _ = tc.GetServer(ctx, sd.Connections[0].ID)
 	require.NoError(t, p.Do(ctx, "GET", fmt.Sprintf("/api/partner/sub-accounts/?external_id=%s", sd.ExternalID), nil, nil))
 	_ = p.Do(ctx, "GET", fmt.Sprintf("/api/not-a-route/%d/", sd.ID), nil, nil)
+	unknown := h.calls[len(h.calls)-1]
+	// An attempt cut off by a reset: its error names the path, not the URL.
+	fake.FailNext(peliqan.RouteGetSubAccount, 10, peliqantest.ResetFault())
+	_, err = p.GetSubAccount(ctx, peliqan.ByExternalID(sd.ExternalID))
+	require.Error(t, err)
+	var te *peliqan.TransportError
+	require.ErrorAs(t, h.tries[len(h.tries)-1].Err, &te)
 
 	tok := fake.PartnerToken()
-	dump := fmt.Sprintf("%+v %+v %+v", h.calls, h.tries, h.ends)
+	var errs []string
+	for _, a := range h.tries {
+		if a.Err != nil {
+			errs = append(errs, a.Err.Error())
+		}
+	}
+	require.NotEmpty(t, errs)
+	dump := fmt.Sprintf("%+v %+v %+v %v", h.calls, h.tries, h.ends, errs)
 	for _, secret := range []string{tok, sd.ExternalID, fmt.Sprintf("/%d/", sd.Connections[0].ID), "external_id"} {
 		assert.NotContains(t, dump, secret)
 	}
-	assert.Equal(t, peliqan.CallInfo{Method: "GET"}, h.calls[len(h.calls)-1], "an unknown Do path is not named")
+	assert.Empty(t, unknown.Route, "an unknown Do path is not named")
+	assert.Empty(t, unknown.PathTemplate)
 }
 
 func TestCallHookValidationAndErrorKinds(t *testing.T) {

@@ -159,7 +159,11 @@ func (c *core) checkRetry(ctx context.Context, resp *http.Response, err error) (
 		retry, cerr := c.decideRetry(ctx, st, resp, err)
 		st.lastEnd = time.Now()
 		if st.hook.Attempt != nil {
-			a := AttemptInfo{Attempt: st.attempts, Err: err, Retrying: retry && cerr == nil && st.attempts < c.policy.MaxAttempts}
+			a := AttemptInfo{Attempt: st.attempts, Retrying: retry && cerr == nil && st.attempts < c.policy.MaxAttempts}
+			if err != nil {
+				// Not the *url.Error: its URL carries the query.
+				a.Err = &TransportError{Method: st.method, Path: st.path, Attempts: st.attempts, Err: unwrapURLError(err)}
+			}
 			if resp != nil {
 				a.StatusCode = resp.StatusCode
 			}
