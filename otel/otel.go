@@ -22,14 +22,16 @@
 // http.request.resend_count, error.type) and peliqan.route, peliqan.attempts,
 // peliqan.token_refreshed and peliqan.retry_wait (seconds). A failed call
 // has status Error, error.type set to peliqan.ErrorKind of its error
-// ("rate_limited", "timeout", ...) and the error recorded as an exception
-// event. The token fetch of a tenant client is a call of its own: a child
-// span of the call that needed the token.
+// ("rate_limited", "timeout", ...) and an exception event. The token fetch
+// of a tenant client is a call of its own: a child span of the call that
+// needed the token.
 //
-// The hook never sees a token, an external id, a query or a body (the SDK
-// tells it the route and path template only), so none reaches a span or a
-// metric. The recorded error message is the SDK's, which names the concrete
-// path without its query.
+// No token, external id, query or body reaches a span or a metric: the SDK
+// tells the hook the route and path template only, and the exception
+// message is rebuilt from the error's structure ("peliqan: GET
+// /api/servers/{id}/: 404 Not Found", a known error code, the innermost cause
+// of a transport failure), never from its text, which may name an external id
+// (a failed token fetch) or echo what the server was sent.
 //
 // # Metrics
 //
