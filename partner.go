@@ -325,9 +325,6 @@ func (p *PartnerClient) ListSubAccounts(ctx context.Context, o *ListOptions, opt
 // server's defaults). An error is yielded once and ends the iteration.
 func (p *PartnerClient) SubAccounts(ctx context.Context, o *ListOptions, opts ...RequestOption) iter.Seq2[*SubAccount, error] {
 	first, err := listQuery(o)
-	if err == nil && ctx == nil {
-		err = invalidArg("ctx", "nil context")
-	}
 	if err != nil {
 		return func(yield func(*SubAccount, error) bool) { yield(nil, err) }
 	}

@@ -328,9 +328,6 @@ func (s *SubAccountClient) ListScriptRuns(ctx context.Context, scriptID ID, lo *
 // fetching pages as the loop asks for them.
 func (s *SubAccountClient) ScriptRuns(ctx context.Context, scriptID ID, lo *ListOptions, opts ...RequestOption) iter.Seq2[*ScriptRun, error] {
 	q, err := scriptRunsQuery(scriptID, lo)
-	if err == nil && ctx == nil {
-		err = invalidArg("ctx", "nil context")
-	}
 	if err != nil {
 		return func(yield func(*ScriptRun, error) bool) { yield(nil, err) }
 	}
@@ -370,9 +367,6 @@ type ScriptWaitOptions struct {
 func (s *SubAccountClient) WaitForScriptRun(ctx context.Context, runID ID, o ScriptWaitOptions, opts ...RequestOption) (*ScriptRun, error) {
 	if _, err := runID.param("run id"); err != nil {
 		return nil, err
-	}
-	if ctx == nil {
-		return nil, invalidArg("ctx", "nil context")
 	}
 	return pollUntil(ctx, o.Schedule, func(ctx context.Context) (*ScriptRun, bool, error) {
 		run, err := s.GetScriptRun(ctx, runID, opts...)
