@@ -1,7 +1,9 @@
 package peliqan
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"net/http"
 	"sync/atomic"
 	"testing"
@@ -250,4 +252,39 @@ func TestSalvageObject(t *testing.T) {
 	}
 	onlyID := func(m []byte) bool { return string(m[:5]) == `{"id"` }
 	assert.JSONEq(t, `{"id":3}`, string(salvageObject([]byte(`{"x": 1, "id": 3, "y": 2}`), onlyID)))
+}
+
+// FuzzSalvageObject: salvaging never panics and yields a JSON object; a
+// whole object is kept whole, and a body cut anywhere yields a prefix of
+// what the whole body yields (nothing cut short is taken for complete).
+func FuzzSalvageObject(f *testing.F) {
+	for _, seed := range []string{
+		`{"id": 42, "name": "a", "tables": [{"n": 1}], "ok": true, "x": null}`,
+		`{"id": "42", "run_data": {"pipeline_run_id": 3}}`,
+		`{"a": 1, "a": 2}`, `{}`, `[]`, `{"a": "\u00e9\"", "b": -1.5e3}`,
+	} {
+		f.Add([]byte(seed), uint(len(seed)/2))
+	}
+	keepAll := func([]byte) bool { return true }
+	f.Fuzz(func(t *testing.T, b []byte, cut uint) {
+		whole := salvageObject(b, keepAll)
+		if whole == nil {
+			return
+		}
+		var m map[string]json.RawMessage
+		if err := json.Unmarshal(whole, &m); err != nil {
+			t.Fatalf("salvaged %q from %q: not an object: %v", whole, b, err)
+		}
+		if json.Valid(b) {
+			var want, got map[string]any
+			if json.Unmarshal(b, &want) == nil {
+				require.NoError(t, json.Unmarshal(whole, &got))
+				require.Equal(t, want, got, "a whole object is kept whole")
+			}
+		}
+		part := salvageObject(b[:int(cut%uint(len(b)+1))], keepAll)
+		if part != nil && !bytes.HasPrefix(whole[:len(whole)-1], part[:len(part)-1]) {
+			t.Fatalf("cut body gave %q, not a prefix of %q", part, whole)
+		}
+	})
 }
