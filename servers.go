@@ -210,8 +210,11 @@ func (s *SubAccountClient) CreateServer(ctx context.Context, in ServerCreate, op
 			}
 			out.OAuthURL = abs
 		}
-		if derr != nil {
+		switch {
+		case derr != nil:
 			return fmt.Errorf("%s, but the answer: %w", made, derr)
+		case len(bytes.TrimSpace(b)) == 0:
+			return fmt.Errorf("%s, but the answer is empty", made)
 		}
 		return nil
 	}
