@@ -153,8 +153,9 @@ type ServerCreated struct {
 // used in full (its oauth_url cannot be made a safe absolute http(s) URL,
 // such as "javascript:" or "data:"; a member of an unexpected type; a body
 // cut short), CreateServer returns the *ServerCreated as far as it could be
-// read (ID set, OAuthURL empty) together with a *DecodeError matching
-// ErrMalformedResponse. The connection then exists: do not create it again.
+// read (its ID when the answer had one; OAuthURL only if a safe URL could be
+// read, so empty when the URL was refused) together with a *DecodeError
+// matching ErrMalformedResponse. The connection then exists: do not create it again.
 // Keep its ID, and get a fresh authorisation URL with ReAuthoriseServer, or
 // remove it in Peliqan.
 func (s *SubAccountClient) CreateServer(ctx context.Context, in ServerCreate, opts ...RequestOption) (*ServerCreated, error) {
@@ -299,8 +300,9 @@ func (s *SubAccountClient) browserURL(ctx context.Context, route string, id ID, 
 		for _, k := range keys {
 			var v svString
 			if raw, ok := m[k]; ok && json.Unmarshal(raw, &v) == nil && v != "" {
-				u, err = resolveBrowserURL(s.c.base+path, string(v))
-				return err
+				abs, rerr := resolveBrowserURL(s.c.base+path, string(v))
+				u = abs
+				return rerr
 			}
 		}
 		return fmt.Errorf("no %s in the answer", keys[0])
