@@ -115,7 +115,10 @@ func (q QueryTable) validate() error {
 }
 
 // CreateQueryTable creates a query table in a database, as Peliqan's own
-// client does (POST with table_type "query").
+// client does (POST with table_type "query"). When the server accepted the
+// create but its answer cannot be decoded in full, the table exists: it
+// comes back as far as it could be read (its ID first) together with a
+// *DecodeError.
 func (s *SubAccountClient) CreateQueryTable(ctx context.Context, databaseID ID, q QueryTable, opts ...RequestOption) (*Table, error) {
 	db, err := databaseID.param("database id")
 	if err != nil {
@@ -130,7 +133,7 @@ func (s *SubAccountClient) CreateQueryTable(ctx context.Context, databaseID ID, 
 		Name      string `json:"name"`
 		Query     string `json:"query"`
 	}{"query", q.SchemaID, q.Name, q.Query}
-	return doInto[Table](ctx, s.c, &call{route: routes.MustLookup(routes.CreateQueryTable), params: []string{db}, body: body}, opts)
+	return doWrite[Table](ctx, s.c, &call{route: routes.MustLookup(routes.CreateQueryTable), params: []string{db}, body: body}, opts)
 }
 
 // QueryTableUpdate changes a query table; nil fields are left as they are.
@@ -140,7 +143,9 @@ type QueryTableUpdate struct {
 }
 
 // UpdateQueryTable changes a query table's name or SQL (PATCH on the table,
-// as Peliqan's own client's update_table does) and returns the table.
+// as Peliqan's own client's update_table does) and returns the table. An
+// answer that cannot be decoded in full returns what could be read beside a
+// *DecodeError: the change was applied.
 func (s *SubAccountClient) UpdateQueryTable(ctx context.Context, tableID ID, u QueryTableUpdate, opts ...RequestOption) (*Table, error) {
 	id, err := tableID.param("table id")
 	if err != nil {
@@ -158,7 +163,7 @@ func (s *SubAccountClient) UpdateQueryTable(ctx context.Context, tableID ID, u Q
 		Name  *string `json:"name,omitempty"`
 		Query *string `json:"query,omitempty"`
 	}{u.Name, u.Query}
-	return doInto[Table](ctx, s.c, &call{route: routes.MustLookup(routes.UpdateTable), params: []string{id}, body: body}, opts)
+	return doWrite[Table](ctx, s.c, &call{route: routes.MustLookup(routes.UpdateTable), params: []string{id}, body: body}, opts)
 }
 
 // UpdateCell sets one field of one row: the row whose primary key is pk

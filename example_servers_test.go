@@ -77,8 +77,14 @@ func ExampleSubAccountClient_CreateServer_oauth() {
 
 	created, err := t.CreateServer(context.Background(), peliqan.ServerCreate{ServerTypeID: 12},
 		peliqan.WithHeader("X-Connector", "oauth")) // (only to steer this example's fake server)
+	if created == nil {
+		log.Fatal(err) // nothing was created
+	}
 	if err != nil {
-		log.Fatal(err)
+		// The connection exists but its answer was not usable in full (a
+		// *DecodeError): keep created.ID, do not create it again, and get a
+		// fresh URL with ReAuthoriseServer.
+		log.Printf("connection %s created, but: %v", created.ID, err)
 	}
 	if created.OAuthURL != "" {
 		// Redirect the customer's browser here (http.Redirect, or window.open

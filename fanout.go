@@ -75,9 +75,10 @@ func errString(err error) string {
 // first failure cancels the rest and is returned alone.
 //
 // When ctx ends, no new customer is started, running calls see their
-// context cancelled, and ForEachSubAccount returns ctx.Err() (joined with
-// failures that were not caused by the cancellation) once every goroutine it
-// started has returned. concurrency < 1 is refused with ErrInvalidArgument.
+// context cancelled, and once every goroutine it started has returned
+// ForEachSubAccount returns ctx.Err() itself (err == context.Canceled holds),
+// or, when customers also failed for other reasons, ctx.Err() joined with
+// those failures. concurrency < 1 is refused with ErrInvalidArgument.
 func (p *PartnerClient) ForEachSubAccount(ctx context.Context, concurrency int,
 	fn func(ctx context.Context, sa SubAccount, t *SubAccountClient) error, opts ...ForEachOption) error {
 	switch {
@@ -161,6 +162,7 @@ func (p *PartnerClient) ForEachSubAccount(ctx context.Context, concurrency int,
 	if first != nil {
 		return first
 	}
+	slices.SortStableFunc(fails, func(a, b *SubAccountError) int { return cmp.Compare(a.ID, b.ID) })
 	if cerr := ctx.Err(); cerr != nil {
 		errs := []error{cerr}
 		for _, f := range fails {
@@ -168,9 +170,11 @@ func (p *PartnerClient) ForEachSubAccount(ctx context.Context, concurrency int,
 				errs = append(errs, f)
 			}
 		}
+		if len(errs) == 1 {
+			return cerr // bare, so err == context.Canceled holds
+		}
 		return errors.Join(errs...)
 	}
-	slices.SortStableFunc(fails, func(a, b *SubAccountError) int { return cmp.Compare(a.ID, b.ID) })
 	errs := make([]error, 0, len(fails)+1)
 	for _, f := range fails {
 		errs = append(errs, f)

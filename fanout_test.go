@@ -255,3 +255,63 @@ func TestForEachSubAccountHugeConcurrencyIsCheap(t *testing.T) {
 	}))
 	assert.Equal(t, int32(5), calls.Load())
 }
+
+// TestForEachSubAccountContextErrorIsBare: when ctx ends and nothing else
+// failed, the error is ctx's own value, comparable with ==, as
+// ConnectionHealth returns it; a real failure beside it is still joined.
+func TestForEachSubAccountContextErrorIsBare(t *testing.T) {
+	t.Parallel()
+	t.Run("cancelled mid-run", func(t *testing.T) {
+		t.Parallel()
+		p, _ := newFanoutPartner(t, &customers{n: 30})
+		ctx, cancel := context.WithCancel(context.Background())
+		defer cancel()
+		var seen atomic.Int32
+		err := p.ForEachSubAccount(ctx, 2, func(ctx context.Context, sa SubAccount, _ *SubAccountClient) error {
+			if seen.Add(1) == 2 {
+				cancel()
+			}
+			<-ctx.Done()
+			return ctx.Err()
+		})
+		assert.True(t, err == context.Canceled, "got %T %v", err, err)
+	})
+	t.Run("already cancelled", func(t *testing.T) {
+		t.Parallel()
+		p, _ := newFanoutPartner(t, &customers{n: 3})
+		ctx, cancel := context.WithCancel(context.Background())
+		cancel()
+		err := p.ForEachSubAccount(ctx, 2, func(context.Context, SubAccount, *SubAccountClient) error { return nil })
+		assert.True(t, err == context.Canceled, "got %T %v", err, err)
+	})
+	t.Run("deadline", func(t *testing.T) {
+		t.Parallel()
+		p, _ := newFanoutPartner(t, &customers{n: 30})
+		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
+		defer cancel()
+		err := p.ForEachSubAccount(ctx, 2, func(ctx context.Context, _ SubAccount, _ *SubAccountClient) error {
+			<-ctx.Done()
+			return ctx.Err()
+		})
+		assert.True(t, err == context.DeadlineExceeded, "got %T %v", err, err)
+	})
+	t.Run("real failure beside the cancellation", func(t *testing.T) {
+		t.Parallel()
+		p, _ := newFanoutPartner(t, &customers{n: 30})
+		ctx, cancel := context.WithCancel(context.Background())
+		defer cancel()
+		boom := errors.New("boom")
+		err := p.ForEachSubAccount(ctx, 1, func(ctx context.Context, sa SubAccount, _ *SubAccountClient) error {
+			if sa.ID == 1 {
+				return boom
+			}
+			cancel()
+			return ctx.Err()
+		})
+		require.ErrorIs(t, err, context.Canceled)
+		require.ErrorIs(t, err, boom)
+		var se *SubAccountError
+		require.ErrorAs(t, err, &se)
+		assert.Equal(t, ID(1), se.ID)
+	})
+}

@@ -96,9 +96,14 @@ func atoiDefault(s string, def int) int {
 // paginate is the one lazy engine behind every iterator: it fetches the next
 // page only when the consumer wants more, stops when yield returns false,
 // yields an error once and stops, checks ctx between pages, and stops on an
-// empty page or on a page it has already fetched (a server that loops).
+// empty page or on a page it has already fetched (a server that loops). A
+// nil ctx is yielded as ErrInvalidArgument, before any request.
 func paginate[T any](ctx context.Context, first url.Values, fetch func(context.Context, url.Values) (*Page[T], error)) iter.Seq2[*T, error] {
 	return func(yield func(*T, error) bool) {
+		if ctx == nil {
+			yield(nil, invalidArg("ctx", "nil context"))
+			return
+		}
 		q := cloneValues(first)
 		seen := map[string]bool{}
 		for {
@@ -145,9 +150,6 @@ func cloneValues(v url.Values) url.Values {
 // (connections, connector types, databases, tables, scripts, groups) and
 // usually come as one bare array; paged shapes work too.
 func listAll[T any](ctx context.Context, c *core, route *routes.Route, params []string, q url.Values, opts []RequestOption) ([]T, error) {
-	if ctx == nil {
-		return nil, invalidArg("ctx", "nil context")
-	}
 	fetch := func(ctx context.Context, q url.Values) (*Page[T], error) {
 		return listPage[T](ctx, c, route, params, q, opts)
 	}

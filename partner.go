@@ -325,9 +325,6 @@ func (p *PartnerClient) ListSubAccounts(ctx context.Context, o *ListOptions, opt
 // server's defaults). An error is yielded once and ends the iteration.
 func (p *PartnerClient) SubAccounts(ctx context.Context, o *ListOptions, opts ...RequestOption) iter.Seq2[*SubAccount, error] {
 	first, err := listQuery(o)
-	if err == nil && ctx == nil {
-		err = invalidArg("ctx", "nil context")
-	}
 	if err != nil {
 		return func(yield func(*SubAccount, error) bool) { yield(nil, err) }
 	}
@@ -356,11 +353,16 @@ func listQuery(o *ListOptions) (url.Values, error) {
 // never retried: the API has no idempotency key, so a transport error leaves
 // it unknown whether the account exists; EnsureSubAccount handles that case
 // for you.
+//
+// When the server accepted the create but its answer cannot be decoded in
+// full, the account exists: CreateSubAccount returns it as far as it could
+// be read (its ID when the answer had one) together with a *DecodeError.
+// Do not create it again; look it up with GetSubAccount.
 func (p *PartnerClient) CreateSubAccount(ctx context.Context, in SubAccountCreate, opts ...RequestOption) (*SubAccount, error) {
 	if err := in.validate(); err != nil {
 		return nil, err
 	}
-	return doInto[SubAccount](ctx, p.c, &call{route: routes.MustLookup(routes.CreateSubAccount), body: in.wire()}, opts)
+	return doWrite[SubAccount](ctx, p.c, &call{route: routes.MustLookup(routes.CreateSubAccount), body: in.wire()}, opts)
 }
 
 // GetSubAccount returns one sub-account, by external id or account id. An
@@ -377,7 +379,8 @@ func (p *PartnerClient) GetSubAccount(ctx context.Context, ref SubAccountRef, op
 //
 // The route (PUT /api/partner/sub-accounts/{id}/) is inferred from Peliqan's
 // oldest partner doc; no current source shows it. Use Do if it turns out
-// different.
+// different. An answer that cannot be decoded in full returns what could be
+// read beside a *DecodeError: the update was applied.
 func (p *PartnerClient) UpdateSubAccount(ctx context.Context, id ID, u SubAccountUpdate, opts ...RequestOption) (*SubAccount, error) {
 	sid, err := id.param("id")
 	if err != nil {
@@ -387,7 +390,7 @@ func (p *PartnerClient) UpdateSubAccount(ctx context.Context, id ID, u SubAccoun
 	if err != nil {
 		return nil, err
 	}
-	return doInto[SubAccount](ctx, p.c, &call{route: routes.MustLookup(routes.UpdateSubAccount), params: []string{sid}, body: body}, opts)
+	return doWrite[SubAccount](ctx, p.c, &call{route: routes.MustLookup(routes.UpdateSubAccount), params: []string{sid}, body: body}, opts)
 }
 
 // DeleteSubAccount closes a customer account. The tenant client cached for
@@ -439,7 +442,10 @@ func (p *PartnerClient) SubAccountInfo(ctx context.Context, id ID, opts ...Reque
 //
 // A create that fails without an answer (a *TransportError) is not retried,
 // because it may have succeeded; calling EnsureSubAccount again is safe and
-// then finds the account (created == false).
+// then finds the account (created == false). A create the server accepted
+// but whose answer cannot be read is followed by a look-up of the account;
+// if that fails too, the account as far as it could be read comes back with
+// created == true and the *DecodeError.
 func (p *PartnerClient) EnsureSubAccount(ctx context.Context, in SubAccountCreate, opts ...RequestOption) (sa *SubAccount, created bool, err error) {
 	if ctx == nil {
 		return nil, false, invalidArg("ctx", "nil context")
@@ -459,6 +465,13 @@ func (p *PartnerClient) EnsureSubAccount(ctx context.Context, in SubAccountCreat
 		if err == nil {
 			return ensured{sa: got, created: true}, nil
 		}
+		if got != nil {
+			// Made, but its answer could not be read in full: read it back.
+			if again, gerr := p.GetSubAccount(ctx, ByExternalID(in.ExternalID), opts...); gerr == nil {
+				return ensured{sa: again, created: true}, nil
+			}
+			return ensured{sa: got, created: true, err: err}, nil
+		}
 		if errors.Is(err, ErrConflict) || errors.Is(err, ErrValidation) {
 			// Another process may have created it between our get and
 			// create: look again before giving up.
@@ -477,13 +490,16 @@ func (p *PartnerClient) EnsureSubAccount(ctx context.Context, in SubAccountCreat
 		d := *cp.ExpiresOn
 		cp.ExpiresOn = &d
 	}
-	return &cp, res.created && first, nil
+	return &cp, res.created && first, res.err
 }
 
-// ensured is the shared result of one EnsureSubAccount flight.
+// ensured is the shared result of one EnsureSubAccount flight. err is set
+// beside sa when the account was made but could not be read back in full
+// (the flight drops its value on an error, so it travels here).
 type ensured struct {
 	sa      *SubAccount
 	created bool
+	err     error
 }
 
 // looseString reads a string, a number (as written) or null.

@@ -46,7 +46,12 @@ func FixedSchedule(d time.Duration) PollSchedule {
 // returned) when it fails; and ctx's own error, unwrapped, with the last
 // value seen, when ctx ends first, during a fetch or a wait. It only reads:
 // nothing is triggered again, and no goroutine or timer outlives the call.
+// A nil ctx is ErrInvalidArgument, before the first fetch.
 func pollUntil[T any](ctx context.Context, schedule PollSchedule, fetch func(context.Context) (T, bool, error), progress func(T)) (T, error) {
+	if ctx == nil {
+		var zero T
+		return zero, invalidArg("ctx", "nil context")
+	}
 	if schedule == nil {
 		schedule = PeliqanSchedule()
 	}

@@ -52,7 +52,10 @@ type PublishResult struct {
 	SubAccount SubAccountRef
 	Outcome    PublishOutcome
 	// ID is the script's or table's id in that customer (0 if none was
-	// found or made).
+	// found or made). A failed result carries it too when the script or
+	// table exists: one found before the failure, or one made whose answer
+	// could not be read in full (Err is then a *DecodeError). Publishing
+	// again finds it by name; it never makes a second one.
 	ID ID
 	// Err says why, when Outcome is PublishFailed.
 	Err error
@@ -232,7 +235,7 @@ func publishScript(ctx context.Context, t *SubAccountClient, tmpl ScriptTemplate
 		sc, err := t.CreateScript(ctx, ScriptCreate{Name: tmpl.Name, Code: tmpl.Code, GroupID: group.ID,
 			RunMode: tmpl.RunMode, Schedule: tmpl.Schedule}, opts...)
 		if err != nil {
-			return PublishFailed, 0, err
+			return PublishFailed, idOrZero(sc, func(s *Script) ID { return s.ID }), err
 		}
 		return PublishCreated, sc.ID, nil
 	}
@@ -347,9 +350,18 @@ func (p *PartnerClient) publishQueryTable(ctx context.Context, ref SubAccountRef
 	}
 	tb, err := t.CreateQueryTable(ctx, db.ID, QueryTable{SchemaID: schema.ID, Name: tmpl.Name, Query: tmpl.Query}, opts...)
 	if err != nil {
-		return PublishFailed, 0, err
+		return PublishFailed, idOrZero(tb, func(t *Table) ID { return t.ID }), err
 	}
 	return PublishCreated, tb.ID, nil
+}
+
+// idOrZero is the id of what a create returned beside its error (made, but
+// its answer not read in full), or 0 when it returned nothing.
+func idOrZero[T any](v *T, id func(*T) ID) ID {
+	if v == nil {
+		return 0
+	}
+	return id(v)
 }
 
 // defaultDW finds the customer's default data warehouse id through the

@@ -29,7 +29,10 @@ type pubTenant struct {
 	tables  map[ID]map[string]any
 	writes  []string // "POST /path", "PATCH /path"
 	failOn  string   // a route name answered 500
-	nextID  ID
+	// cutShort is a route name whose success answer stops after the id
+	// (the write is made).
+	cutShort string
+	nextID   ID
 }
 
 // pubFake is a small stateful partner + tenants server for publishing
@@ -139,7 +142,7 @@ func (f *pubFake) serve(w http.ResponseWriter, r *http.Request) {
 			s["settings"] = body["settings"]
 		}
 		tn.scripts[tn.nextID] = s
-		pubJSON(w, 200, s)
+		tn.answer(w, route.Name, s)
 	case routes.UpdateScript:
 		s := tn.scripts[id()]
 		for k, v := range body {
@@ -159,7 +162,7 @@ func (f *pubFake) serve(w http.ResponseWriter, r *http.Request) {
 				db["tables"] = append(db["tables"].([]any), map[string]any{"id": tn.nextID, "name": body["name"], "schema_id": body["schema_id"]})
 			}
 		}
-		pubJSON(w, 200, tb)
+		tn.answer(w, route.Name, tb)
 	case routes.UpdateTable:
 		tb := tn.tables[id()]
 		for k, v := range body {
@@ -169,6 +172,17 @@ func (f *pubFake) serve(w http.ResponseWriter, r *http.Request) {
 	default:
 		pubJSON(w, 404, map[string]any{"error": "NOT_IN_FAKE"})
 	}
+}
+
+// answer sends v, or only its id and the start of its name when route is
+// the tenant's cutShort.
+func (tn *pubTenant) answer(w http.ResponseWriter, route string, v map[string]any) {
+	if route != tn.cutShort {
+		pubJSON(w, 200, v)
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	_, _ = fmt.Fprintf(w, `{"id": %v, "name": "%.1s`, v["id"], v["name"])
 }
 
 func (f *pubFake) servePartner(w http.ResponseWriter, r *http.Request, name string, params []string) {
@@ -287,6 +301,39 @@ func TestPublishScriptOneCustomerFails(t *testing.T) {
 	assert.ErrorIs(t, joined, ErrServer)
 	assert.Contains(t, joined.Error(), `external_id="cust-2"`)
 	assert.Contains(t, joined.Error(), "account_id=3")
+}
+
+// TestPublishCreatedButAnswerCutShort: a script or table that was made but
+// whose answer could not be read is reported with its id (failed, with the
+// *DecodeError), and publishing again finds it instead of making another.
+func TestPublishCreatedButAnswerCutShort(t *testing.T) {
+	t.Parallel()
+	p, f := newPubFake(t, 1)
+	ctx := context.Background()
+	f.tenant(1).cutShort = routes.CreateScript
+	rep, err := p.PublishScript(ctx, ScriptTemplate{Name: "s", Code: "x"}, PublishOptions{SubAccounts: refs(1)})
+	require.NoError(t, err)
+	res := rep.Results[0]
+	assert.Equal(t, PublishFailed, res.Outcome)
+	assert.ErrorIs(t, res.Err, ErrMalformedResponse)
+	assert.Equal(t, ID(10001), res.ID, "the script that was made")
+	rep, err = p.PublishScript(ctx, ScriptTemplate{Name: "s", Code: "x"}, PublishOptions{SubAccounts: refs(1)})
+	require.NoError(t, err)
+	assert.Equal(t, []PublishOutcome{PublishUnchanged}, outcomes(rep))
+	assert.Equal(t, ID(10001), rep.Results[0].ID)
+
+	f.tenant(1).cutShort = routes.CreateQueryTable
+	tmpl := QueryTableTemplate{Name: "q", Query: "select 1"}
+	rep, err = p.PublishQueryTable(ctx, tmpl, PublishOptions{SubAccounts: refs(1)})
+	require.NoError(t, err)
+	res = rep.Results[0]
+	assert.Equal(t, PublishFailed, res.Outcome)
+	assert.ErrorIs(t, res.Err, ErrMalformedResponse)
+	assert.Equal(t, ID(10002), res.ID, "the table that was made")
+	rep, err = p.PublishQueryTable(ctx, tmpl, PublishOptions{SubAccounts: refs(1)})
+	require.NoError(t, err)
+	assert.Equal(t, []PublishOutcome{PublishUnchanged}, outcomes(rep))
+	assert.Len(t, f.writes(1), 2, "one create each, never a second")
 }
 
 func TestPublishScriptFirstGroupAndExistingScript(t *testing.T) {

@@ -142,7 +142,9 @@ type scriptBody struct {
 
 // CreateScript creates a script in a group, as Peliqan's own client does
 // (type "streamlit", the run mode, the code as raw_script, and the schedule
-// as settings).
+// as settings). When the server accepted the create but its answer cannot
+// be decoded in full, the script exists: it comes back as far as it could be
+// read (its ID first) together with a *DecodeError.
 func (s *SubAccountClient) CreateScript(ctx context.Context, sc ScriptCreate, opts ...RequestOption) (*Script, error) {
 	group, err := sc.GroupID.param("GroupID")
 	if err != nil {
@@ -163,7 +165,7 @@ func (s *SubAccountClient) CreateScript(ctx context.Context, sc ScriptCreate, op
 		set := sc.Schedule.settings()
 		body.Settings = &set
 	}
-	return doInto[Script](ctx, s.c, &call{route: routes.MustLookup(routes.CreateScript), params: []string{group}, body: body}, opts)
+	return doWrite[Script](ctx, s.c, &call{route: routes.MustLookup(routes.CreateScript), params: []string{group}, body: body}, opts)
 }
 
 // ScriptUpdate changes a script; nil fields are left as they are.
@@ -179,7 +181,9 @@ type ScriptUpdate struct {
 // UpdateScript changes a script's name, code or schedule (PATCH: only the
 // fields set are sent). To change the schedule it first reads the script
 // (GetScript), because settings is sent whole: the script's other settings
-// are sent back unchanged beside the new schedule.
+// are sent back unchanged beside the new schedule. An answer to the PATCH
+// that cannot be decoded in full returns what could be read beside a
+// *DecodeError: the change was applied.
 func (s *SubAccountClient) UpdateScript(ctx context.Context, scriptID ID, u ScriptUpdate, opts ...RequestOption) (*Script, error) {
 	if _, err := scriptID.param("script id"); err != nil {
 		return nil, err
@@ -213,7 +217,7 @@ func (s *SubAccountClient) patchScript(ctx context.Context, scriptID ID, name, c
 	if settings != nil {
 		body.Settings = settings
 	}
-	return doInto[Script](ctx, s.c, &call{route: routes.MustLookup(routes.UpdateScript), params: []string{scriptID.String()}, body: body}, opts)
+	return doWrite[Script](ctx, s.c, &call{route: routes.MustLookup(routes.UpdateScript), params: []string{scriptID.String()}, body: body}, opts)
 }
 
 // ScriptRun is one run of a script.
@@ -266,7 +270,10 @@ func (r *ScriptRun) IsRunning() bool {
 
 // RunScript starts a script now, in two calls as Peliqan's own client does:
 // a GET that prepares the run (it triggers work, so it is never retried),
-// then a POST creating the run, answered 201 with the run.
+// then a POST creating the run, answered 201 with the run. When the POST was
+// accepted but its answer cannot be decoded in full, the run exists: it
+// comes back as far as it could be read (its ID first) together with a
+// *DecodeError; do not run the script again.
 func (s *SubAccountClient) RunScript(ctx context.Context, scriptID ID, opts ...RequestOption) (*ScriptRun, error) {
 	id, err := scriptID.param("script id")
 	if err != nil {
@@ -282,14 +289,11 @@ func (s *SubAccountClient) RunScript(ctx context.Context, scriptID ID, opts ...R
 		RunMode     string `json:"run_mode"`
 		Source      string `json:"source"`
 	}{scriptID, "SHELL", "SCRIPT"}
-	run := new(ScriptRun)
-	if err := s.c.do(ctx, &call{route: routes.MustLookup(routes.CreateScriptRun), body: body, out: run}, opts); err != nil {
-		return nil, err
-	}
-	if run.ScriptID == 0 {
+	run, err := doWrite[ScriptRun](ctx, s.c, &call{route: routes.MustLookup(routes.CreateScriptRun), body: body}, opts)
+	if run != nil && run.ScriptID == 0 {
 		run.ScriptID = scriptID
 	}
-	return run, nil
+	return run, err
 }
 
 // GetScriptRun returns one run of a script.
@@ -328,9 +332,6 @@ func (s *SubAccountClient) ListScriptRuns(ctx context.Context, scriptID ID, lo *
 // fetching pages as the loop asks for them.
 func (s *SubAccountClient) ScriptRuns(ctx context.Context, scriptID ID, lo *ListOptions, opts ...RequestOption) iter.Seq2[*ScriptRun, error] {
 	q, err := scriptRunsQuery(scriptID, lo)
-	if err == nil && ctx == nil {
-		err = invalidArg("ctx", "nil context")
-	}
 	if err != nil {
 		return func(yield func(*ScriptRun, error) bool) { yield(nil, err) }
 	}
@@ -370,9 +371,6 @@ type ScriptWaitOptions struct {
 func (s *SubAccountClient) WaitForScriptRun(ctx context.Context, runID ID, o ScriptWaitOptions, opts ...RequestOption) (*ScriptRun, error) {
 	if _, err := runID.param("run id"); err != nil {
 		return nil, err
-	}
-	if ctx == nil {
-		return nil, invalidArg("ctx", "nil context")
 	}
 	return pollUntil(ctx, o.Schedule, func(ctx context.Context) (*ScriptRun, bool, error) {
 		run, err := s.GetScriptRun(ctx, runID, opts...)

@@ -131,7 +131,11 @@ type ServerCreated struct {
 	// credentials until the customer opens this URL in a browser and grants
 	// access. Redirect the customer to it (or open it from your front end);
 	// then watch GetServerHealthStatus, or the widget's onConnected
-	// callback. Empty for API-key connectors, which are ready at once.
+	// callback. Empty for API-key connectors, which are ready at once, and
+	// when the server's URL was not safe to hand on (CreateServer then
+	// returns a *DecodeError beside the result). It is always an absolute
+	// http(s) URL; a relative one in the answer is resolved against the
+	// request's URL.
 	OAuthURL string
 	// Server is the answer decoded as a connection (fully populated for
 	// API-key connectors; mostly empty for OAuth ones).
@@ -144,6 +148,16 @@ type ServerCreated struct {
 // An API-key connector answers with the connection; an OAuth connector
 // answers with an OAuthURL the customer must open to finish (see
 // ServerCreated).
+//
+// A connection the server created is never lost: when the answer cannot be
+// used in full (its oauth_url cannot be made a safe absolute http(s) URL,
+// such as "javascript:" or "data:"; a member of an unexpected type; a body
+// cut short), CreateServer returns the *ServerCreated as far as it could be
+// read (its ID when the answer had one; OAuthURL only if a safe URL could be
+// read, so empty when the URL was refused) together with a *DecodeError
+// matching ErrMalformedResponse. The connection then exists: do not create it again.
+// Keep its ID, and get a fresh authorisation URL with ReAuthoriseServer, or
+// remove it in Peliqan.
 func (s *SubAccountClient) CreateServer(ctx context.Context, in ServerCreate, opts ...RequestOption) (*ServerCreated, error) {
 	if in.Type != nil {
 		switch {
@@ -172,30 +186,43 @@ func (s *SubAccountClient) CreateServer(ctx context.Context, in ServerCreate, op
 		}
 	}
 	body["servertype_id"] = in.ServerTypeID
+	route := routes.MustLookup(routes.CreateServer)
 	var out ServerCreated
 	decode := func(b []byte) error {
-		var srv Server
-		if err := json.Unmarshal(b, &srv); err != nil {
-			return err
-		}
+		srv := new(Server)
+		derr := decodeAccepted(b, srv)
+		out = ServerCreated{ID: srv.ID, Server: srv}
 		var w struct {
 			OAuthURL svString `json:"oauth_url"`
 			AuthURI  svString `json:"auth_uri"`
 			AuthURL  svString `json:"auth_url"`
 		}
-		if err := json.Unmarshal(b, &w); err != nil {
-			return err
+		// Raw is what could be read of the answer: the URL may be there
+		// even when another member spoiled the whole.
+		_ = json.Unmarshal(srv.Raw, &w)
+		made := "the connection was created"
+		if srv.ID != 0 {
+			made = "connection " + srv.ID.String() + " was created"
 		}
-		u := svFirst(string(w.OAuthURL), string(w.AuthURI), string(w.AuthURL))
-		if u != "" {
-			if err := checkBrowserURL(u); err != nil {
-				return err
+		if u := svFirst(string(w.OAuthURL), string(w.AuthURI), string(w.AuthURL)); u != "" {
+			abs, err := resolveBrowserURL(s.c.base+route.Path, u)
+			if err != nil {
+				return fmt.Errorf("%s, but its oauth_url %w", made, err)
 			}
+			out.OAuthURL = abs
 		}
-		out = ServerCreated{ID: srv.ID, OAuthURL: u, Server: &srv}
+		switch {
+		case derr != nil:
+			return fmt.Errorf("%s, but the answer: %w", made, derr)
+		case len(bytes.TrimSpace(b)) == 0:
+			return fmt.Errorf("%s, but the answer is empty", made)
+		}
 		return nil
 	}
-	if err := s.c.do(ctx, &call{route: routes.MustLookup(routes.CreateServer), body: body, decode: decode}, opts); err != nil {
+	if err := s.c.do(ctx, &call{route: route, body: body, decode: decode}, opts); err != nil {
+		if writeAccepted(err) {
+			return &out, err
+		}
 		return nil, err
 	}
 	return &out, nil
@@ -228,8 +255,9 @@ func (s *SubAccountClient) ServerLogs(ctx context.Context, id ID, opts ...Reques
 // The SDK cannot open a browser. Send the URL to the customer: redirect
 // their browser to it, or open it from your front end (window.open). Until
 // they finish, the connection's health is typically RE_AUTHORISING; watch it
-// with GetServerHealthStatus. The URL is checked to be an absolute http(s)
-// URL before it is returned.
+// with GetServerHealthStatus. A relative URL is resolved against the
+// request's URL, and anything that is then not an absolute http(s) URL
+// ("javascript:", "data:") is refused with a *DecodeError.
 //
 // The route (GET /api/servers/{id}/reauthorise/) is inferred. The request
 // may start a new authorisation, so it is sent once and never retried; the
@@ -258,6 +286,11 @@ func (s *SubAccountClient) browserURL(ctx context.Context, route string, id ID, 
 	if err != nil {
 		return "", err
 	}
+	rt := routes.MustLookup(route)
+	path, err := rt.Expand(p)
+	if err != nil {
+		return "", invalidArg("server id", "%v", err)
+	}
 	var u string
 	decode := func(b []byte) error {
 		var m map[string]json.RawMessage
@@ -267,30 +300,43 @@ func (s *SubAccountClient) browserURL(ctx context.Context, route string, id ID, 
 		for _, k := range keys {
 			var v svString
 			if raw, ok := m[k]; ok && json.Unmarshal(raw, &v) == nil && v != "" {
-				u = string(v)
-				return checkBrowserURL(u)
+				abs, rerr := resolveBrowserURL(s.c.base+path, string(v))
+				u = abs
+				return rerr
 			}
 		}
 		return fmt.Errorf("no %s in the answer", keys[0])
 	}
-	if err := s.c.do(ctx, &call{route: routes.MustLookup(route), params: []string{p}, decode: decode}, opts); err != nil {
+	if err := s.c.do(ctx, &call{route: rt, params: []string{p}, decode: decode}, opts); err != nil {
 		return "", err
 	}
 	return u, nil
 }
 
-// checkBrowserURL refuses a URL that a browser should not be sent to: not
-// absolute, or not http(s) (a "javascript:" URL from a bad answer must not
-// reach a front end).
-func checkBrowserURL(raw string) error {
-	u, err := url.Parse(strings.TrimSpace(raw))
-	if err != nil {
-		return fmt.Errorf("URL %q: %v", raw, err)
+// resolveBrowserURL makes raw, a URL from an answer that a browser is to be
+// sent to, an absolute http(s) URL: a relative reference is resolved
+// against requestURL, the URL of the request it answers (RFC 3986 5.1.3),
+// and anything else (a "javascript:" or "data:" URL, no host, text that does
+// not parse) is refused, so it never reaches a front end.
+func resolveBrowserURL(requestURL, raw string) (string, error) {
+	t := strings.TrimSpace(raw)
+	ref, err := url.Parse(t)
+	if t == "" || err != nil {
+		return "", fmt.Errorf("%.200q is not a URL", raw)
 	}
-	if (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
-		return fmt.Errorf("URL %q is not an absolute http(s) URL", raw)
+	abs := t
+	if ref.Scheme == "" {
+		base, err := url.Parse(requestURL)
+		if err != nil {
+			return "", fmt.Errorf("%.200q cannot be resolved: %v", raw, err)
+		}
+		ref = base.ResolveReference(ref)
+		abs = ref.String()
 	}
-	return nil
+	if (ref.Scheme != "https" && ref.Scheme != "http") || ref.Host == "" {
+		return "", fmt.Errorf("%.200q is not an absolute http(s) URL", raw)
+	}
+	return abs, nil
 }
 
 // SyncOptions selects what SyncServer syncs and how it waits.
@@ -348,7 +394,9 @@ type SyncResult struct {
 // The request starts a sync, so it is sent once and never retried, even on
 // a 503: a retry could start a second sync. The one exception is the replay
 // after a 401 with a refreshed token (a request answered 401 was not acted
-// on).
+// on). An accepted request whose answer cannot be decoded in full has still
+// started the sync: SyncServer returns the SyncResult as far as it could be
+// read (ServerID set) together with a *DecodeError; do not start it again.
 func (s *SubAccountClient) SyncServer(ctx context.Context, id ID, o SyncOptions, opts ...RequestOption) (*SyncResult, error) {
 	p, err := id.param("server id")
 	if err != nil {
@@ -377,7 +425,9 @@ func (s *SubAccountClient) SyncServer(ctx context.Context, id ID, o SyncOptions,
 // FullResync drops and reloads all of the connection's data
 // (GET /api/servers/{id}/resync/). Follow it with WaitForSync, which polls
 // the resync's own status route. Like SyncServer it is sent once and never
-// retried (the 401 token-refresh replay aside).
+// retried (the 401 token-refresh replay aside), and an answer that cannot be
+// decoded in full returns the SyncResult as far as it could be read beside
+// a *DecodeError.
 func (s *SubAccountClient) FullResync(ctx context.Context, id ID, opts ...RequestOption) (*SyncResult, error) {
 	p, err := id.param("server id")
 	if err != nil {
@@ -390,18 +440,23 @@ func (s *SubAccountClient) FullResync(ctx context.Context, id ID, opts ...Reques
 	return res, err
 }
 
+// startSync sends a sync or resync request. The sync has started once the
+// server accepted it: an answer that cannot be decoded in full still returns
+// the SyncResult as far as it could be read (the server id at least) beside
+// the *DecodeError, so WaitForSync can follow it and nobody starts another.
 func (s *SubAccountClient) startSync(ctx context.Context, route string, id ID, p string, q url.Values, opts []RequestOption) (*SyncResult, error) {
 	var out SyncResult
 	cl := &call{route: routes.MustLookup(route), params: []string{p}, query: q, decode: func(b []byte) error {
-		return decodeSyncResult(b, &out)
+		return decodeSalvaging(b, &out, decodeSyncResult)
 	}}
-	if err := s.c.do(ctx, cl, opts); err != nil {
+	err := s.c.do(ctx, cl, opts)
+	if err != nil && !writeAccepted(err) {
 		return nil, err
 	}
 	if out.ServerID == 0 {
 		out.ServerID = id
 	}
-	return &out, nil
+	return &out, err
 }
 
 // decodeSyncResult reads {server_id, health_status, run_data, task_id,

@@ -289,14 +289,89 @@ func TestCreateServerOAuth(t *testing.T) {
 	assert.JSONEq(t, `{"servertype_id": 3}`, m.reqs()[0].Body)
 }
 
-func TestCreateServerRefusesUnsafeOAuthURL(t *testing.T) {
+// TestCreateServerResolvesRelativeOAuthURL: a relative oauth_url is
+// resolved against the URL of the request it answers (RFC 3986 5.1.3), so
+// the customer can still be sent to it.
+func TestCreateServerResolvesRelativeOAuthURL(t *testing.T) {
 	t.Parallel()
+	for raw, want := range map[string]string{
+		"/oauth/hubspot/authorize?state=a%20b": "https://api.test/oauth/hubspot/authorize?state=a%20b",
+		"authorize?state=1":                    "https://api.test/base/api/servers/authorize?state=1",
+		"//login.example.test/authorize":       "https://login.example.test/authorize",
+		" https://login.example.test/x?y=1 ":   "https://login.example.test/x?y=1",
+	} {
+		c, m := srvClient(t)
+		body, _ := json.Marshal(map[string]any{"id": 42, "oauth_url": raw})
+		m.on("POST", "/api/servers/", srvJSON(201, string(body)))
+		got, err := c.CreateServer(context.Background(), ServerCreate{ServerTypeID: 3})
+		require.NoError(t, err, raw)
+		assert.Equal(t, ID(42), got.ID, raw)
+		assert.Equal(t, want, got.OAuthURL, raw)
+		assert.Equal(t, 1, m.count())
+	}
+}
+
+// TestCreateServerUnsafeOAuthURLKeepsTheConnection: an oauth_url that cannot
+// be made an absolute http(s) URL is never handed on, but the connection
+// exists: its ID comes back beside a *DecodeError, so the caller does not
+// create a second one by retrying.
+func TestCreateServerUnsafeOAuthURLKeepsTheConnection(t *testing.T) {
+	t.Parallel()
+	for _, raw := range []string{"javascript:alert(1)", "JavaScript:alert(1)", "data:text/html,<script>x</script>",
+		"ftp://files.example.test/x", "https://", "http:///path", "http://[::1", "%zz", "java\tscript:alert(1)", " ", "\u0000"} {
+		c, m := srvClient(t)
+		m.on("POST", "/api/servers/", srvJSON(200, `{"id": 42, "name": "HubSpot", "oauth_url": "`+raw+`"}`))
+		got, err := c.CreateServer(context.Background(), ServerCreate{ServerTypeID: 3})
+		var de *DecodeError
+		require.ErrorAs(t, err, &de, raw)
+		assert.ErrorIs(t, err, ErrMalformedResponse, raw)
+		require.NotNil(t, got, "%s: the connection was created; its result is returned", raw)
+		assert.Equal(t, ID(42), got.ID, raw)
+		assert.Empty(t, got.OAuthURL, raw)
+		require.NotNil(t, got.Server, raw)
+		assert.Equal(t, "HubSpot", got.Server.Name, raw)
+		assert.Contains(t, err.Error(), "42", "the error names the connection that exists")
+		assert.Equal(t, 1, m.count())
+	}
+}
+
+// TestCreateServerUndecodableAnswerKeepsTheID: the connection is created
+// whatever the rest of the answer looks like; what could be read (its ID
+// first) comes back beside the *DecodeError.
+func TestCreateServerUndecodableAnswerKeepsTheID(t *testing.T) {
+	t.Parallel()
+	for _, body := range []string{
+		`{"name": "CRM", "run_interval": "every day", "id": 42}`,
+		`{"id": 42, "name": "CRM", "health_status": "OK", "is_target": "maybe"}`,
+		`{"id": 42, "name": "CR`,
+		`{"id": "42", "name": "CRM", "server_type": {"a": [1, 2`,
+	} {
+		c, m := srvClient(t)
+		m.on("POST", "/api/servers/", srvJSON(201, body))
+		got, err := c.CreateServer(context.Background(), ServerCreate{ServerTypeID: 3})
+		require.ErrorIs(t, err, ErrMalformedResponse, body)
+		require.NotNil(t, got, body)
+		assert.Equal(t, ID(42), got.ID, body)
+		require.NotNil(t, got.Server, body)
+		assert.Equal(t, ID(42), got.Server.ID, body)
+	}
+	// Nothing to read at all: the result is still there (the write was
+	// accepted), with no ID.
+	for _, body := range []string{`<html>ok</html>`, ``, ` `} {
+		c, m := srvClient(t)
+		m.on("POST", "/api/servers/", srvJSON(200, body))
+		got, err := c.CreateServer(context.Background(), ServerCreate{ServerTypeID: 3})
+		require.ErrorIs(t, err, ErrMalformedResponse, "%q", body)
+		assert.Contains(t, err.Error(), "the connection was created")
+		require.NotNil(t, got)
+		assert.Zero(t, got.ID)
+	}
 	c, m := srvClient(t)
-	m.on("POST", "/api/servers/", srvJSON(200, `{"id": 42, "oauth_url": "javascript:alert(1)"}`))
-	_, err := c.CreateServer(context.Background(), ServerCreate{ServerTypeID: 3})
-	var de *DecodeError
-	require.ErrorAs(t, err, &de)
-	assert.ErrorIs(t, err, ErrMalformedResponse)
+	// An answer that is an error is not a write: no result.
+	m.on("POST", "/api/servers/", srvJSON(400, `{"name": ["This field is required."]}`))
+	got, err := c.CreateServer(context.Background(), ServerCreate{ServerTypeID: 3})
+	require.ErrorIs(t, err, ErrValidation)
+	assert.Nil(t, got)
 }
 
 func TestCreateServerInvalidInput(t *testing.T) {
@@ -618,7 +693,7 @@ func TestManualRefreshSaltEdge(t *testing.T) {
 
 func TestBrowserURLAnswersChecked(t *testing.T) {
 	t.Parallel()
-	for _, body := range []string{`{}`, `{"auth_uri": ""}`, `{"auth_uri": "javascript:alert(1)"}`, `{"auth_uri": "/relative"}`, `[]`} {
+	for _, body := range []string{`{}`, `{"auth_uri": ""}`, `{"auth_uri": "javascript:alert(1)"}`, `{"auth_uri": "https://"}`, `[]`} {
 		c, m := srvClient(t)
 		m.on("GET", "/api/servers/4/reauthorise/", srvJSON(200, body))
 		_, err := c.ReAuthoriseServer(context.Background(), 4)
@@ -626,6 +701,21 @@ func TestBrowserURLAnswersChecked(t *testing.T) {
 		assert.True(t, errors.As(err, &de), "%s: %v", body, err)
 		assert.Equal(t, 1, m.count())
 	}
+}
+
+// TestBrowserURLRelativeResolved: ReAuthoriseServer and ManualRefreshSaltEdge
+// resolve a relative URL as CreateServer does.
+func TestBrowserURLRelativeResolved(t *testing.T) {
+	t.Parallel()
+	c, m := srvClient(t)
+	m.on("GET", "/api/servers/4/reauthorise/", srvJSON(200, `{"auth_uri": "/oauth/reauthorize?s=1"}`))
+	m.on("GET", "/api/servers/4/saltedge/refresh/", srvJSON(200, `{"refresh_url": "connect?t=2"}`))
+	u, err := c.ReAuthoriseServer(context.Background(), 4)
+	require.NoError(t, err)
+	assert.Equal(t, "https://api.test/oauth/reauthorize?s=1", u)
+	u, err = c.ManualRefreshSaltEdge(context.Background(), 4)
+	require.NoError(t, err)
+	assert.Equal(t, "https://api.test/base/api/servers/4/saltedge/refresh/connect?t=2", u)
 }
 
 func TestSvDecoders(t *testing.T) {
