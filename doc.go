@@ -13,7 +13,8 @@
 //	servers, err := t.ListServers(ctx)
 //	res, err := t.SyncServer(ctx, servers[0].ID, peliqan.SyncOptions{})
 //	run, err := t.WaitForSync(ctx, res, peliqan.WaitOptions{Progress: report})
-//	for row, err := range t.Rows(ctx, tableID, peliqan.RowsOptions{}) { ... } // streams, constant memory
+//	data, err := t.ConnectionTables(ctx, servers[0].ID)   // where that connection's data landed
+//	for row, err := range t.RowsByName(ctx, data.TableName(data.Tables[0].Name), nil) { ... } // streams, constant memory
 //
 // The main flows:
 //   - Provision and hydrate: [PartnerClient.EnsureSubAccount],
@@ -23,7 +24,11 @@
 //     [WebhookHandler] for Peliqan's outbound webhooks.
 //   - Fetch data: [PartnerClient.SubAccounts] or
 //     [PartnerClient.ForEachSubAccount], then [SubAccountClient.ListServers],
-//     [SubAccountClient.Rows] / [RowsAs] and [SubAccountClient.Query].
+//     [SubAccountClient.ConnectionTables] (the database, schema and tables a
+//     connection's data landed in, asked of Peliqan's lookup routes, never
+//     guessed from the connection's name), [SubAccountClient.RowsByName] /
+//     [RowsAsByName] or [SubAccountClient.Rows] / [RowsAs], and
+//     [SubAccountClient.Query] ([TableName.String] quotes names for SQL).
 //   - Operate connections: the five functions of Peliqan's browser SDK have
 //     server-side twins of the same names ([SubAccountClient.SyncServer],
 //     [SubAccountClient.GetServerHealthStatus],
@@ -38,7 +43,9 @@
 // # Requests, retries and errors
 //
 // Every method takes a context first and [RequestOption]s last. One core
-// sends every request: paths come from a single routes table (see [Routes];
+// sends every request: paths come from a single routes table (see [Routes],
+// and docs/routes.md, generated from it:
+// https://github.com/peliqan-community/peliqan-go/blob/main/docs/routes.md;
 // a route marked "inferred" is our best reading of Peliqan's docs, and [PartnerClient.Do]
 // / [SubAccountClient.Do] let you work around one that turns out wrong), the
 // token goes in "Authorization: JWT <token>", and bodies are JSON.

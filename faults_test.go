@@ -337,6 +337,22 @@ var routeCalls = map[string]routeCall{
 		_, err := c.Query(ctx, "SELECT * FROM contacts LIMIT 3", peliqan.QueryOptions{}, o...)
 		return err
 	},
+	peliqan.RouteLookupConnection: func(ctx context.Context, e *relEnv, c *peliqan.SubAccountClient, o ...peliqan.RequestOption) error {
+		_, err := c.LookupConnection(ctx, peliqan.LookupKeys{ConnectionID: e.srv}, o...)
+		return err
+	},
+	peliqan.RouteLookupDatabase: func(ctx context.Context, e *relEnv, c *peliqan.SubAccountClient, o ...peliqan.RequestOption) error {
+		_, err := c.LookupDatabase(ctx, peliqan.LookupKeys{ConnectionID: e.srv}, o...)
+		return err
+	},
+	peliqan.RouteLookupSchema: func(ctx context.Context, e *relEnv, c *peliqan.SubAccountClient, o ...peliqan.RequestOption) error {
+		_, err := c.LookupSchema(ctx, peliqan.LookupKeys{ConnectionID: e.srv}, o...)
+		return err
+	},
+	peliqan.RouteLookupTable: func(ctx context.Context, e *relEnv, c *peliqan.SubAccountClient, o ...peliqan.RequestOption) error {
+		_, err := c.LookupTable(ctx, peliqan.LookupKeys{TableID: e.table}, o...)
+		return err
+	},
 	peliqan.RouteListScripts: func(ctx context.Context, _ *relEnv, c *peliqan.SubAccountClient, o ...peliqan.RequestOption) error {
 		_, err := c.ListScripts(ctx, o...)
 		return err

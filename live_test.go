@@ -174,6 +174,15 @@ func liveTenant(ctx context.Context, tc *peliqan.SubAccountClient, add func(stri
 	} else {
 		probe(peliqan.RouteGetServer, nil, missingID)
 	}
+	if len(servers) > 0 {
+		k := peliqan.LookupKeys{ConnectionID: servers[0].ID}
+		_, err = tc.LookupConnection(ctx, k)
+		add(peliqan.RouteLookupConnection, "call", err)
+		_, err = tc.LookupDatabase(ctx, k)
+		add(peliqan.RouteLookupDatabase, "call", err)
+		_, err = tc.LookupSchema(ctx, k)
+		add(peliqan.RouteLookupSchema, "call", err)
+	}
 	// Triggers: probed on a connection that does not exist.
 	for _, r := range []string{peliqan.RouteSyncServer, peliqan.RouteFullResync, peliqan.RouteReAuthoriseServer, peliqan.RouteManualRefreshSaltEdge} {
 		probe(r, nil, missingID)
@@ -190,6 +199,8 @@ func liveTenant(ctx context.Context, tc *peliqan.SubAccountClient, add func(stri
 			add(peliqan.RouteGetTable, "call", err)
 			_, err = tc.ListRows(ctx, tb, peliqan.RowsOptions{Size: 1})
 			add(peliqan.RouteListRows, "call", err)
+			_, err = tc.LookupTable(ctx, peliqan.LookupKeys{TableID: tb})
+			add(peliqan.RouteLookupTable, "call", err)
 		}
 		break
 	}

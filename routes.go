@@ -35,6 +35,10 @@ const (
 	RouteListRows               = routes.ListRows
 	RouteUpdateCell             = routes.UpdateCell
 	RouteQuery                  = routes.Query
+	RouteLookupConnection       = routes.LookupConnection
+	RouteLookupDatabase         = routes.LookupDatabase
+	RouteLookupSchema           = routes.LookupSchema
+	RouteLookupTable            = routes.LookupTable
 	RouteListScripts            = routes.ListScripts
 	RouteGetScript              = routes.GetScript
 	RouteCreateScript           = routes.CreateScript
@@ -50,7 +54,8 @@ const (
 // RouteInfo describes one route of the SDK's table: what it sends, which
 // token it needs, whether the SDK may retry it, and where its path comes
 // from ("doc", "client", "doc+client" or "inferred": an inferred path is our
-// best guess and may be wrong; Do lets you work around it).
+// best guess and may be wrong; Do lets you work around it). docs/routes.md
+// is the same table, generated from it.
 type RouteInfo struct {
 	Name       string
 	Method     string
@@ -58,7 +63,13 @@ type RouteInfo struct {
 	Partner    bool   // true: partner token; false: tenant token
 	SideEffect bool   // a GET that triggers work; sent once
 	Retry      bool
-	Evidence   string
+	// Success is the status the service answers on success (the SDK
+	// accepts any 2xx).
+	Success  int
+	Evidence string
+	// Note says more about the route's evidence or shape, when there is
+	// more to say.
+	Note string
 }
 
 // Routes lists every route the SDK knows, in a stable order.
@@ -67,7 +78,7 @@ func Routes() []RouteInfo {
 	out := make([]RouteInfo, len(all))
 	for i, r := range all {
 		out[i] = RouteInfo{Name: r.Name, Method: r.Method, Path: r.Path, Partner: r.Auth == routes.Partner,
-			SideEffect: r.SideEffect, Retry: r.Retry, Evidence: string(r.Evidence)}
+			SideEffect: r.SideEffect, Retry: r.Retry, Success: r.Success, Evidence: string(r.Evidence), Note: r.Note}
 	}
 	return out
 }

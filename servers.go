@@ -29,6 +29,15 @@ type Server struct {
 	SchedulerDisabled bool
 	IsDataWarehouse   bool
 	IsTarget          bool
+	// Target is the connection that holds this connection's synced data
+	// (typically the customer's data warehouse): the "target" member, 0
+	// when the server sent none. No source promises it on every connection.
+	Target ID
+	// TargetSchema is where this connection's data lands in its target
+	// (the "target_schema" member); nil when the server sent none, which
+	// happens. SubAccountClient.ConnectionTables uses it when the lookup
+	// routes do not answer.
+	TargetSchema *TargetSchema
 	// Raw is the connection object as sent, for members the SDK does not
 	// model.
 	Raw json.RawMessage
@@ -48,14 +57,17 @@ func (s *Server) UnmarshalJSON(b []byte) error {
 		DisableScheduler svBool          `json:"disable_scheduler"`
 		IsDataWarehouse  svBool          `json:"is_datawarehouse"`
 		IsTarget         svBool          `json:"is_target"`
+		Target           json.RawMessage `json:"target"`
+		TargetSchema     json.RawMessage `json:"target_schema"`
 	}
 	if err := json.Unmarshal(b, &w); err != nil {
 		return err
 	}
+	target, targetSchema := decodeTarget(w.Target, w.TargetSchema)
 	*s = Server{ID: w.ID, Name: string(w.Name), ServerType: svText(w.ServerType),
 		HealthStatus: HealthStatus(w.HealthStatus), SchedulerDisabled: bool(w.DisableScheduler),
 		IsDataWarehouse: bool(w.IsDataWarehouse), IsTarget: bool(w.IsTarget),
-		Raw: append(json.RawMessage(nil), b...)}
+		Target: target, TargetSchema: targetSchema, Raw: append(json.RawMessage(nil), b...)}
 	if s.ID == 0 {
 		s.ID = w.ConnectionID
 	}

@@ -112,7 +112,8 @@ func TestQueryEvaluator(t *testing.T) {
 	c := newTC(t, srv)
 	tok := c.tenantToken("acme")
 
-	for _, q := range []string{"SELECT * FROM contacts LIMIT 3", `select * from "crm"."contacts" limit 3;`, "SELECT * FROM dw_" + sa.ID.String() + ".crm.contacts LIMIT 3"} {
+	crm := c.schemaOf(tok, sa.Connections[0].ID.String())
+	for _, q := range []string{"SELECT * FROM contacts LIMIT 3", `select * from "` + crm + `"."contacts" limit 3;`, "SELECT * FROM dw_" + sa.ID.String() + "." + crm + ".contacts LIMIT 3"} {
 		m := c.ok(routes.Query, tok, nil, map[string]any{"query": q}).json(t)
 		assert.Nil(t, m["error"], q)
 		assert.Len(t, m["records"], 3, q)
@@ -122,7 +123,7 @@ func TestQueryEvaluator(t *testing.T) {
 	}
 	m := c.ok(routes.Query, tok, nil, map[string]any{"query": "SELECT * FROM deals"}).json(t)
 	assert.Len(t, m["records"], 12)
-	m = c.ok(routes.Query, tok, nil, map[string]any{"schema_name": "crm", "table_name": "deals"}).json(t)
+	m = c.ok(routes.Query, tok, nil, map[string]any{"schema_name": crm, "table_name": "deals"}).json(t)
 	assert.Len(t, m["records"], 12)
 
 	for _, q := range []string{"SELECT name FROM contacts", "DELETE FROM contacts", "SELECT * FROM nowhere", ""} {
@@ -146,12 +147,13 @@ func TestQueryTablesAndDatabases(t *testing.T) {
 	assert.Len(t, dbs[0]["tables"], 2)
 	schemas := dbs[0]["schemas"].([]any)
 	assert.Equal(t, "public", schemas[0].(map[string]any)["name"])
-	assert.Equal(t, "crm", schemas[1].(map[string]any)["name"])
+	crm := c.schemaOf(tok, sa.Connections[0].ID.String())
+	assert.Equal(t, crm, schemas[1].(map[string]any)["name"])
 	noTables := c.ok(routes.ListDatabases, tok, url.Values{"exclude_tables": {"1"}}, nil).list(t)
 	assert.NotContains(t, noTables[0], "tables")
 
 	qt := c.ok(routes.CreateQueryTable, tok, nil, map[string]any{
-		"table_type": "query", "schema_id": schemas[0].(map[string]any)["id"], "name": "top5", "query": "SELECT * FROM crm.contacts LIMIT 5",
+		"table_type": "query", "schema_id": schemas[0].(map[string]any)["id"], "name": "top5", "query": "SELECT * FROM " + crm + ".contacts LIMIT 5",
 	}, db).json(t)
 	assert.Equal(t, "query", qt["table_type"])
 	assert.Equal(t, 5.0, qt["row_count"])

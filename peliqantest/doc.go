@@ -7,11 +7,12 @@
 //	p, err := srv.PartnerClient() // a real *peliqan.PartnerClient, zero-wait retries
 //
 // The fake follows the wire contract, not the SDK's methods: it dispatches
-// every request through the SDK's single routes table (internal/routes,
-// listed with each route's evidence in docs/routes.md and by peliqan.Routes)
-// and answers each route with the exact status the real service uses
-// (200 for creates, 201 for a script run, 204 for cell updates and
-// deletes), because clients written for Peliqan check them.
+// every request through the SDK's single routes table (listed with method,
+// path, status, retry rule and evidence in docs/routes.md,
+// https://github.com/peliqan-community/peliqan-go/blob/main/docs/routes.md)
+// and answers each route with the exact status the real service uses (200
+// for creates, 201 for a script run, 204 for cell updates and deletes),
+// because clients written for Peliqan check them.
 //
 // # Tokens and tenants
 //
@@ -45,10 +46,24 @@
 //     CompleteOAuth then makes it RE_AUTHORISED. SaltEdge connections answer
 //     the refresh route with a refresh_url.
 //   - Each sub-account has a warehouse database "dw_<id>" in which every
-//     connection's tables live in a schema named after the connection. Rows
-//     are generated on demand from a seed, so a million-row table is cheap.
-//     The SQL route evaluates SELECT * FROM <table> [LIMIT n]; any other SQL
-//     answers 200 with "error" set, as Peliqan's Trino route does.
+//     connection's tables live in a schema of its own. Peliqan does not
+//     document how it names these schemas, so the fake's names are
+//     generated and deliberately unlike the connection's name (for example
+//     "pipedrive_c14" for a connection named "CRM"): a client must ask
+//     where the data is, never derive it. Two sources say it, as at
+//     Peliqan: the lookup routes (GET /api/database/resource/lookup/
+//     {connection,database,schema,table}/ with a JSON body, as Peliqan's own
+//     client sends it; a connection's database and schema are where its
+//     data lands; no match is a 404), and the connection's optional
+//     target_schema member ({"schema_name": ...}), which some connections
+//     do not send (ConnectionFixture.OmitTargetSchema; Generate leaves it
+//     out of one connection in three). Connections carry no "target" (the
+//     fake's warehouse is not itself a connection) and no database_id.
+//   - Rows are generated on demand from a seed, so a million-row table is
+//     cheap. The SQL route evaluates SELECT * FROM <table> [LIMIT n], where
+//     each part of the table's name may be double-quoted with "" for a
+//     quote inside (as in Trino); any other SQL answers 200 with "error"
+//     set, as Peliqan's Trino route does.
 //   - A path without its trailing slash answers as Django does: 301 to the
 //     slashed path for GET and HEAD, a bare HTML 500 for other methods.
 //   - Errors come in Peliqan's shapes: DRF's {"detail": "..."}, field errors

@@ -125,6 +125,16 @@ func (c *tc) tenantToken(externalID string) string {
 	return tok
 }
 
+// schemaOf is the schema a connection's data lands in, as its
+// target_schema names it.
+func (c *tc) schemaOf(token, serverID string) string {
+	c.t.Helper()
+	ts, _ := c.ok(routes.GetServer, token, nil, nil, serverID).json(c.t)["target_schema"].(map[string]any)
+	name, _ := ts["schema_name"].(string)
+	require.NotEmpty(c.t, name, "connection %s has no target_schema", serverID)
+	return name
+}
+
 func id(v any) string {
 	switch x := v.(type) {
 	case float64:

@@ -51,7 +51,7 @@ var handlers map[string]handlerFunc
 
 func init() {
 	handlers = map[string]handlerFunc{}
-	for _, m := range []map[string]handlerFunc{partnerHandlers(), serverHandlers(), dataHandlers(), scriptHandlers()} {
+	for _, m := range []map[string]handlerFunc{partnerHandlers(), serverHandlers(), dataHandlers(), lookupHandlers(), scriptHandlers()} {
 		for k, v := range m {
 			// A handler may be written ahead of its row in the routes table
 			// (a route another branch adds); it serves once the row exists.

@@ -46,6 +46,10 @@ type ConnectionFixture struct {
 	SyncOutcome RunOutcome
 	// Tables replaces the type's default tables when set.
 	Tables []TableFixture
+	// OmitTargetSchema leaves target_schema out of the connection's JSON,
+	// as the real service may: its data still lands in a schema, which
+	// only the lookup routes then find.
+	OmitTargetSchema bool
 }
 
 // TableFixture is a table: its fields, explicit rows, and a number of
@@ -212,6 +216,9 @@ func (st *state) seedConnection(a *account, cf ConnectionFixture, now time.Time)
 		}
 	}
 	srv.outcome = cf.SyncOutcome
+	if cf.OmitTargetSchema {
+		srv.TargetSchema = nil
+	}
 	sc := SeededConnection{ID: peliqan.ID(srv.ID), Name: srv.Name}
 	for i, id := range srv.tables {
 		tb := st.tables[id]
@@ -263,7 +270,8 @@ func inferType(v any) string {
 // transactions) hold rows generated rows. The same seed gives the same
 // fixture, and loading it into a fresh server gives the same ids. About one
 // connection in six has dead credentials: health ERROR, and its syncs end
-// in ERROR. Every sub-account also gets one script.
+// in ERROR. One connection in three has no target_schema. Every
+// sub-account also gets one script.
 func Generate(seed int64, tenants, connections, rows int) Fixture {
 	rng := rand.New(rand.NewPCG(uint64(seed), uint64(seed)^0x9e3779b97f4a7c15))
 	types := []string{"pipedrive", "hubspot", "postgresql", "saltedge"}
@@ -282,7 +290,9 @@ func Generate(seed int64, tenants, connections, rows int) Fixture {
 		}
 		for j := range max(connections, 0) {
 			typ := types[(i+j)%len(types)]
-			cf := ConnectionFixture{Name: fmt.Sprintf("%s %d", typ, j+1), Type: typ}
+			// One connection in three sends no target_schema (the member is
+			// optional): only the lookup routes locate its data.
+			cf := ConnectionFixture{Name: fmt.Sprintf("%s %d", typ, j+1), Type: typ, OmitTargetSchema: (i+j)%3 == 2}
 			if rng.IntN(6) == 0 {
 				cf.HealthStatus, cf.SyncOutcome = healthError, OutcomeError
 			}

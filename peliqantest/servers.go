@@ -35,12 +35,13 @@ type server struct {
 	DisableScheduler bool       `json:"disable_scheduler"`
 	IsDatawarehouse  bool       `json:"is_datawarehouse"`
 	IsTarget         bool       `json:"is_target"`
-	DatabaseID       int64      `json:"database_id"`
-	TargetSchema     schemaName `json:"target_schema"`
+	TargetSchema     *schemaRef `json:"target_schema,omitempty"`
 	CreatedAt        string     `json:"created_at"`
 	LastSyncAt       *string    `json:"last_sync_at"`
 
 	account  int64
+	database *database // where the connection's data lands: the tenant's warehouse
+	schema   *schema   // ... in this schema, whether or not target_schema shows it
 	kind     *ServerType
 	tables   []int64
 	outcome  RunOutcome // "" means the server-wide default
@@ -51,8 +52,9 @@ type server struct {
 	authWhat string // "oauth" or "reauth" while a flow is pending
 }
 
-type schemaName struct {
-	ID         int64  `json:"id"`
+// schemaRef is a connection's target_schema as vendor tooling reads it:
+// {"schema_name": ...}, nothing more is evidenced.
+type schemaRef struct {
 	SchemaName string `json:"schema_name"`
 }
 
@@ -98,15 +100,15 @@ func listServers(c *call) reply {
 	return c.ok(out)
 }
 
-// newServer adds a connection of type t to a, with an (empty) schema in the
-// tenant's warehouse holding the type's tables.
+// newServer adds a connection of type t to a, with a schema of its own in
+// the tenant's warehouse holding the type's tables.
 func (st *state) newServer(a *account, t *ServerType, name string, now time.Time) *server {
 	s := &server{ID: st.id(), Name: name, ServerType: t.Name, ServerTypeID: t.ID, HealthStatus: healthOK,
-		RunInterval: 86400, DatabaseID: a.dw.ID, CreatedAt: ts(now), account: a.ID, kind: t, config: map[string]any{}}
-	sc := st.newSchema(a.dw, uniqueSchemaName(a.dw, slug(name)))
-	s.TargetSchema = schemaName{ID: sc.ID, SchemaName: sc.Name}
+		RunInterval: 86400, CreatedAt: ts(now), account: a.ID, kind: t, config: map[string]any{}, database: a.dw}
+	s.schema = st.newSchema(a.dw, uniqueSchemaName(a.dw, generatedSchemaName(t.Name, s.ID)))
+	s.TargetSchema = &schemaRef{SchemaName: s.schema.Name}
 	for _, tf := range t.Tables {
-		tb := st.newTable(a.dw, sc, tf.Name, tf.Fields, tableSeed(s.ID, tf.Name), now)
+		tb := st.newTable(a.dw, s.schema, tf.Name, tf.Fields, tableSeed(s.ID, tf.Name), now)
 		s.tables = append(s.tables, tb.ID)
 	}
 	if t.AuthType == AuthOAuth {
@@ -317,7 +319,16 @@ func pipelineRunLogs(c *call) reply {
 	return c.ok(map[string]any{"run_id": r.ID, "logs": r.logs})
 }
 
-// slug turns a connection name into a schema name.
+// generatedSchemaName names a connection's schema. Peliqan does not
+// document how it names them; the fake deliberately uses neither the
+// connection's name nor a slug of it (the connector type and the
+// connection's id, e.g. "pipedrive_c14"), so a client that derives schema
+// names instead of asking (the lookup routes, target_schema) fails here.
+func generatedSchemaName(serverType string, id int64) string {
+	return slug(serverType) + "_c" + strconv.FormatInt(id, 10)
+}
+
+// slug lower-cases a name to letters, digits and single underscores.
 func slug(name string) string {
 	var b strings.Builder
 	for _, r := range strings.ToLower(name) {

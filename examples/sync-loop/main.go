@@ -22,15 +22,17 @@
 //	-max-rows n      stop reading a table after n rows
 //	                 (PELIQAN_EXAMPLE_MAX_ROWS, default 10000)
 //
-// Peliqan does not document how a connection names the tables it syncs
-// into; this example follows the connection's target_schema to the schema
-// of the customer's warehouse holding them (as the fake sends it), and says
-// so when a connection names none.
+// A connection's tables are found with ConnectionTables: Peliqan's lookup
+// routes first (as Peliqan's own client asks), the connection's
+// target_schema when they do not answer; never a schema name derived from
+// the connection's name (the fake's schema names are deliberately unlike
+// them, and one of its connections sends no target_schema).
 package main
 
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -64,12 +66,12 @@ const fakeSyncDuration = 300 * time.Millisecond
 
 // fixture is the fake's data: three customers, five connections, one
 // waiting for OAuth, one whose syncs end with errors, one with dead
-// credentials.
+// credentials, one that sends no target_schema.
 func fixture() peliqantest.Fixture {
 	return peliqantest.Fixture{SubAccounts: []peliqantest.SubAccountFixture{
 		{ExternalID: "acme", CompanyName: "Acme Bakery", Connections: []peliqantest.ConnectionFixture{
 			{Name: "Pipedrive", Type: "pipedrive", Tables: tables("pipedrive", 12)},
-			{Name: "Bank account", Type: "saltedge", Tables: tables("saltedge", 8)},
+			{Name: "Bank account", Type: "saltedge", Tables: tables("saltedge", 8), OmitTargetSchema: true},
 		}},
 		{ExternalID: "globex", CompanyName: "Globex Garden Supply", Connections: []peliqantest.ConnectionFixture{
 			{Name: "HubSpot", Type: "hubspot", HealthStatus: string(peliqan.HealthAuthorizing)},
@@ -192,11 +194,6 @@ func (l *loop) customer(ctx context.Context, sa peliqan.SubAccount) summary {
 	}
 	s.connections = len(servers)
 	fmt.Fprintf(l.out, "  %s\n", plural(len(servers), "connection"))
-	// The tables of every connection, found through the warehouse's schemas.
-	dbs, err := t.ListDatabases(ctx, peliqan.DatabaseListOptions{IncludeTables: true})
-	if err != nil {
-		fmt.Fprintln(l.out, "  listing databases (rows will not be read):", err)
-	}
 
 	for _, srv := range servers {
 		if ctx.Err() != nil {
@@ -226,9 +223,7 @@ func (l *loop) customer(ctx context.Context, sa peliqan.SubAccount) summary {
 		} else {
 			l.lastRun(ctx, t, srv)
 		}
-		if dbs != nil {
-			s.rows += l.readRows(ctx, t, srv, dbs)
-		}
+		s.rows += l.readRows(ctx, t, srv)
 	}
 	return s
 }
@@ -305,20 +300,22 @@ func records(r *peliqan.PipelineRun) string {
 	return fmt.Sprintf("%d records (%s)", r.Records, strings.Join(parts, ", "))
 }
 
-// readRows streams each table of the connection, counts its rows and shows
-// the first one; it returns the rows counted.
-func (l *loop) readRows(ctx context.Context, t *peliqan.SubAccountClient, srv peliqan.Server, dbs []peliqan.Database) int64 {
-	tabs, found := connectionTables(srv, dbs)
-	if !found {
-		fmt.Fprintln(l.out, "    tables: the connection names no target schema; not read")
+// readRows finds the connection's tables (ConnectionTables), streams each
+// one, counts its rows and shows the first; it returns the rows counted.
+func (l *loop) readRows(ctx context.Context, t *peliqan.SubAccountClient, srv peliqan.Server) int64 {
+	data, err := t.ConnectionTables(ctx, srv.ID)
+	switch {
+	case errors.Is(err, peliqan.ErrConnectionDataNotFound):
+		fmt.Fprintln(l.out, "    tables: not found:", err)
+		return 0
+	case err != nil:
+		fmt.Fprintln(l.out, "    tables:", err)
 		return 0
 	}
-	if len(tabs) == 0 {
-		fmt.Fprintln(l.out, "    tables: none found in its target schema")
-		return 0
-	}
+	fmt.Fprintf(l.out, "    data in %s.%s (found by %s): %s\n", data.DatabaseName, data.SchemaName, data.LocatedBy,
+		plural(len(data.Tables), "table"))
 	var total int64
-	for _, tab := range tabs {
+	for _, tab := range data.Tables {
 		var n int64
 		var sample peliqan.Row
 		var err error
@@ -387,54 +384,4 @@ func brief(r peliqan.Row) string {
 		return strings.ToValidUTF8(s[:97], "") + "..."
 	}
 	return b.String()
-}
-
-// connectionTables finds a connection's tables: those of the schema its
-// target_schema names ({"id", "schema_name"}, an id, or a name), in the
-// database its database_id names (any database when it names none). found
-// is false when the connection names no target schema.
-func connectionTables(srv peliqan.Server, dbs []peliqan.Database) (tabs []peliqan.TableRef, found bool) {
-	var raw struct {
-		DatabaseID   peliqan.ID      `json:"database_id"`
-		TargetSchema json.RawMessage `json:"target_schema"`
-	}
-	if json.Unmarshal(srv.Raw, &raw) != nil || len(raw.TargetSchema) == 0 || string(raw.TargetSchema) == "null" {
-		return nil, false
-	}
-	var (
-		schemaID   peliqan.ID
-		schemaName string
-		obj        struct {
-			ID         peliqan.ID `json:"id"`
-			SchemaName string     `json:"schema_name"`
-			Name       string     `json:"name"`
-		}
-	)
-	switch {
-	case json.Unmarshal(raw.TargetSchema, &obj) == nil:
-		schemaID, schemaName = obj.ID, obj.SchemaName
-		if schemaName == "" {
-			schemaName = obj.Name
-		}
-	case json.Unmarshal(raw.TargetSchema, &schemaID) == nil:
-	case json.Unmarshal(raw.TargetSchema, &schemaName) == nil:
-	default:
-		return nil, false
-	}
-	for _, db := range dbs {
-		if raw.DatabaseID > 0 && db.ID != raw.DatabaseID {
-			continue
-		}
-		for _, sc := range db.Schemas {
-			if (schemaID > 0 && sc.ID == schemaID) || (schemaID == 0 && schemaName != "" && sc.Name == schemaName) {
-				for _, tab := range db.Tables {
-					if tab.SchemaID == sc.ID {
-						tabs = append(tabs, tab)
-					}
-				}
-			}
-		}
-	}
-	sort.SliceStable(tabs, func(i, j int) bool { return tabs[i].Name < tabs[j].Name })
-	return tabs, true
 }

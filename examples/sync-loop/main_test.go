@@ -2,8 +2,8 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -60,6 +60,25 @@ func TestRunAgainstFake(t *testing.T) {
 	} {
 		assert.Regexp(t, re, text)
 	}
+	// Every synced connection printed where its data is (found by the
+	// lookup routes, also for the one without target_schema) and rows of
+	// each of its tables.
+	blocks := connectionBlocks(lines)
+	synced := 0
+	for name, block := range blocks {
+		if !regexp.MustCompile(`(?m)^    sync (COMPLETED|COMPLETED_WITH_ERRORS):`).MatchString(block) {
+			continue
+		}
+		synced++
+		m := regexp.MustCompile(`(?m)^    data in dw_\d+\.\S+ \(found by lookup\): (\d+) tables?$`).FindStringSubmatch(block)
+		require.NotNil(t, m, "%s:\n%s", name, block)
+		tablesWithRows := regexp.MustCompile(`(?m)^    \S+: [1-9]\d* rows, first: \{"id":1,`).FindAllString(block, -1)
+		assert.Equal(t, m[1], strconv.Itoa(len(tablesWithRows)), "%s: rows of every table:\n%s", name, block)
+		assert.NotEmpty(t, tablesWithRows, name)
+	}
+	assert.Equal(t, 3, synced, "Pipedrive and Bank account of acme, Orders DB of globex")
+	assert.Contains(t, blocks, "acme/Bank account [saltedge]", "the connection that sends no target_schema")
+
 	// Progress: every sync was polled until done; four syncs in all.
 	assert.Len(t, regexp.MustCompile(`(?m)^    sync started \(task \S+\)$`).FindAllString(text, -1), 4)
 	assert.Len(t, regexp.MustCompile(`(?m)^    poll \d+: done \(\d+\.\ds\)$`).FindAllString(text, -1), 4)
@@ -90,6 +109,27 @@ func TestRunWithTokenIsReadOnly(t *testing.T) {
 	}
 }
 
+// connectionBlocks splits the output into one text per connection, keyed
+// "<external id>/<connection line>".
+func connectionBlocks(lines []string) map[string]string {
+	out := map[string]string{}
+	customer, key := "", ""
+	for _, l := range lines {
+		switch {
+		case strings.HasPrefix(l, "== "):
+			customer, key = regexp.MustCompile(`external id "([^"]+)"`).FindStringSubmatch(l)[1], ""
+		case strings.HasPrefix(l, "  - "):
+			name := strings.TrimPrefix(l, "  - ")
+			key = customer + "/" + name[:strings.Index(name, " health")]
+		case strings.HasPrefix(l, "    ") && key != "":
+			out[key] += l + "\n"
+		default:
+			key = ""
+		}
+	}
+	return out
+}
+
 func indexOfPrefix(lines []string, prefix string) int {
 	for i, l := range lines {
 		if strings.HasPrefix(l, prefix) {
@@ -118,40 +158,6 @@ func TestMaxRowsStopsReading(t *testing.T) {
 	lines := demotest.RunLines(t, run, demotest.Env(map[string]string{"PELIQAN_EXAMPLE_MAX_ROWS": "3"}))
 	assert.Regexp(t, `^    contacts: 3\+ rows, first: `, lines[indexOfPrefix(lines, "    contacts: 3+")])
 	assert.Contains(t, lines, "  acme     Acme Bakery           2 connections  2 synced  0 failed  0 skipped  9 rows")
-}
-
-func TestConnectionTables(t *testing.T) {
-	t.Parallel()
-	dbs := []peliqan.Database{{ID: 1, Name: "dw",
-		Schemas: []peliqan.Schema{{ID: 10, Name: "public"}, {ID: 11, Name: "crm"}},
-		Tables:  []peliqan.TableRef{{ID: 100, Name: "deals", SchemaID: 11}, {ID: 101, Name: "contacts", SchemaID: 11}, {ID: 102, Name: "x", SchemaID: 10}},
-	}}
-	names := func(raw string) ([]string, bool) {
-		tabs, found := connectionTables(peliqan.Server{Raw: json.RawMessage(raw)}, dbs)
-		var out []string
-		for _, tb := range tabs {
-			out = append(out, tb.Name)
-		}
-		return out, found
-	}
-	for _, raw := range []string{
-		`{"target_schema": {"id": 11, "schema_name": "crm"}}`,
-		`{"target_schema": {"id": "11"}, "database_id": 1}`,
-		`{"target_schema": 11}`,
-		`{"target_schema": "crm"}`,
-		`{"target_schema": {"name": "crm"}}`,
-	} {
-		got, found := names(raw)
-		assert.True(t, found, raw)
-		assert.Equal(t, []string{"contacts", "deals"}, got, raw)
-	}
-	for _, raw := range []string{`{}`, `{"target_schema": null}`, `{"target_schema": [1]}`} {
-		_, found := names(raw)
-		assert.False(t, found, raw)
-	}
-	got, found := names(`{"target_schema": 11, "database_id": 2}`)
-	assert.True(t, found)
-	assert.Empty(t, got, "another database")
 }
 
 func TestRunStopsWhenInterrupted(t *testing.T) {

@@ -105,6 +105,11 @@ const (
 	UpdateCell       = "UpdateCell"
 	Query            = "Query"
 
+	LookupConnection = "LookupConnection"
+	LookupDatabase   = "LookupDatabase"
+	LookupSchema     = "LookupSchema"
+	LookupTable      = "LookupTable"
+
 	ListScripts      = "ListScripts"
 	GetScript        = "GetScript"
 	CreateScript     = "CreateScript"
@@ -192,6 +197,17 @@ var table = []Route{
 		note("paging shape (count/next/previous/results, page, size) inferred")),
 	row(UpdateCell, "PATCH", "/api/database/rows/table/{id}/", Tenant, Client, status(204)),
 	row(Query, "POST", "/api/database/resource/trino/records/", Tenant, Client),
+
+	// Tenant token: lookups. GETs that carry a JSON body (the only ones), as
+	// Peliqan's own client sends them; reads, so retried like other GETs.
+	row(LookupConnection, "GET", "/api/database/resource/lookup/connection/", Tenant, Client,
+		note("GET with a JSON body {connection_id, connection_name, ...}; vendor client find_connection")),
+	row(LookupDatabase, "GET", "/api/database/resource/lookup/database/", Tenant, Client,
+		note("GET with a JSON body; vendor client find_database(connection_id=...); 404 when none matches")),
+	row(LookupSchema, "GET", "/api/database/resource/lookup/schema/", Tenant, Client,
+		note("GET with a JSON body; vendor client find_schema; 404 when none matches")),
+	row(LookupTable, "GET", "/api/database/resource/lookup/table/", Tenant, Client,
+		note("GET with a JSON body; vendor client find_table_or_field; also answers a field")),
 
 	// Tenant token: scripts ("interfaces").
 	row(ListScripts, "GET", "/api/interfaces/", Tenant, Client),

@@ -129,3 +129,25 @@ func TestMatchPrefersLiteralSegments(t *testing.T) {
 	require.True(t, ok)
 	assert.Equal(t, TriggerScriptRun, r.Name)
 }
+
+// The lookup routes are reads that carry a JSON body (Peliqan's own client
+// sends them so): retried like any read, never flagged as side effects.
+func TestLookupRoutesAreRetriedReads(t *testing.T) {
+	t.Parallel()
+	for name, path := range map[string]string{
+		LookupConnection: "/api/database/resource/lookup/connection/",
+		LookupDatabase:   "/api/database/resource/lookup/database/",
+		LookupSchema:     "/api/database/resource/lookup/schema/",
+		LookupTable:      "/api/database/resource/lookup/table/",
+	} {
+		r := MustLookup(name)
+		assert.Equal(t, "GET", r.Method, name)
+		assert.Equal(t, path, r.Path, name)
+		assert.Equal(t, Tenant, r.Auth, name)
+		assert.Equal(t, Client, r.Evidence, name)
+		assert.True(t, r.Retry, name)
+		assert.False(t, r.SideEffect, name)
+		assert.Equal(t, 200, r.Success, name)
+		assert.NotEmpty(t, r.Note, name)
+	}
+}
