@@ -104,6 +104,30 @@ func nilCtxCalls(p *PartnerClient, s *SubAccountClient) (partner, tenant, funcs 
 			_, err := s.GetServerSyncRunStatus(ctx, id, SyncStatusOptions{TaskID: "t-1"})
 			return err
 		},
+		"ConnectionTables": func(ctx context.Context) error { _, err := s.ConnectionTables(ctx, id); return err },
+		"LookupConnection": func(ctx context.Context) error {
+			_, err := s.LookupConnection(ctx, LookupKeys{ConnectionID: id})
+			return err
+		},
+		"LookupDatabase": func(ctx context.Context) error {
+			_, err := s.LookupDatabase(ctx, LookupKeys{ConnectionID: id})
+			return err
+		},
+		"LookupSchema": func(ctx context.Context) error {
+			_, err := s.LookupSchema(ctx, LookupKeys{ConnectionID: id})
+			return err
+		},
+		"LookupTable": func(ctx context.Context) error {
+			_, err := s.LookupTable(ctx, LookupKeys{TableID: id})
+			return err
+		},
+		"ResolveTable": func(ctx context.Context) error {
+			_, err := s.ResolveTable(ctx, TableName{Schema: "s", Table: "t"})
+			return err
+		},
+		"RowsByName": func(ctx context.Context) error {
+			return firstErr(s.RowsByName(ctx, TableName{Schema: "s", Table: "t"}, nil))
+		},
 		"GetTable":       func(ctx context.Context) error { _, err := s.GetTable(ctx, id); return err },
 		"ListDatabases":  func(ctx context.Context) error { _, err := s.ListDatabases(ctx, DatabaseListOptions{}); return err },
 		"ListGroups":     func(ctx context.Context) error { _, err := s.ListGroups(ctx); return err },
@@ -154,6 +178,9 @@ func nilCtxCalls(p *PartnerClient, s *SubAccountClient) (partner, tenant, funcs 
 		},
 		"RowsAs": func(ctx context.Context) error {
 			return firstErr(RowsAs[map[string]any](ctx, s, id, RowsOptions{}))
+		},
+		"RowsAsByName": func(ctx context.Context) error {
+			return firstErr(RowsAsByName[map[string]any](ctx, s, TableName{Schema: "s", Table: "t"}, nil))
 		},
 	}
 	return partner, tenant, funcs
