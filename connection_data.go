@@ -136,7 +136,7 @@ func (s *SubAccountClient) ConnectionTables(ctx context.Context, serverID ID, op
 			return nil, miss
 		}
 	}
-	dbs, err := s.ListDatabases(ctx, DatabaseListOptions{IncludeTables: true}, opts...)
+	dbs, err := s.ListDatabases(ctx, &DatabaseListOptions{IncludeTables: true}, opts...)
 	if err != nil {
 		return nil, err
 	}

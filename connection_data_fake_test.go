@@ -17,9 +17,9 @@ import (
 // dataFake seeds one customer with a connection named "CRM" (target_schema
 // sent), one named "Bank" (no target_schema) and a table with a hostile
 // name, and returns a tenant client on real sockets.
-func dataFake(t *testing.T) (*peliqantest.Server, peliqantest.SeededSubAccount, *peliqan.SubAccountClient) {
+func dataFake(t *testing.T) (*peliqantest.Fake, peliqantest.SeededSubAccount, *peliqan.SubAccountClient) {
 	t.Helper()
-	fake := peliqantest.NewServer(t, peliqantest.WithFixture(peliqantest.Fixture{SubAccounts: []peliqantest.SubAccountFixture{{
+	fake := peliqantest.NewFake(t, peliqantest.WithFixture(peliqantest.Fixture{SubAccounts: []peliqantest.SubAccountFixture{{
 		ExternalID: "acme", Connections: []peliqantest.ConnectionFixture{
 			{Name: "CRM", Type: "pipedrive", Tables: []peliqantest.TableFixture{
 				{Name: "contacts", Fields: []peliqantest.FieldFixture{{Name: "name", Type: "text"}}, GeneratedRows: 5},
@@ -94,7 +94,7 @@ func TestGuessedTableNamesFailAgainstTheFake(t *testing.T) {
 			assert.ErrorIs(t, err, peliqan.ErrNotFound, guess)
 			break
 		}
-		_, err := c.Query(ctx, "SELECT * FROM "+n.String(), peliqan.QueryOptions{})
+		_, err := c.Query(ctx, "SELECT * FROM "+n.String(), nil)
 		assert.ErrorContains(t, err, "does not exist", guess)
 	}
 
@@ -118,7 +118,7 @@ func TestHostileTableNameStaysAName(t *testing.T) {
 	d, err := c.ConnectionTables(ctx, sa.Connections[1].ID)
 	require.NoError(t, err)
 	n := d.TableName(`a"; DROP`)
-	res, err := c.Query(ctx, "SELECT * FROM "+n.String()+" LIMIT 10", peliqan.QueryOptions{})
+	res, err := c.Query(ctx, "SELECT * FROM "+n.String()+" LIMIT 10", nil)
 	require.NoError(t, err)
 	assert.Len(t, res.Rows, 4, `the rows of a"; DROP, not of a`)
 	var rows int
@@ -128,9 +128,9 @@ func TestHostileTableNameStaysAName(t *testing.T) {
 	}
 	assert.Equal(t, 4, rows)
 	// Unquoted, the same text is not one name.
-	_, err = c.Query(ctx, `SELECT * FROM `+d.SchemaName+`.a"; DROP`, peliqan.QueryOptions{})
-	var ae *peliqan.APIError
-	assert.True(t, errors.As(err, &ae))
+	_, err = c.Query(ctx, `SELECT * FROM `+d.SchemaName+`.a"; DROP`, nil)
+	var qe *peliqan.QueryError
+	assert.True(t, errors.As(err, &qe), "refused by the service as SQL: %v", err)
 }
 
 // A lookup answered 503 is sent again with the same body, on real sockets.
@@ -166,7 +166,7 @@ func schemaOf(t *testing.T, c *peliqan.SubAccountClient, id peliqan.ID) string {
 	return srv.TargetSchema.SchemaName
 }
 
-func statuses(fake *peliqantest.Server, route string) []int {
+func statuses(fake *peliqantest.Fake, route string) []int {
 	var out []int
 	for _, r := range fake.Requests() {
 		if r.Route == route {

@@ -41,7 +41,8 @@ type DatabaseListOptions struct {
 }
 
 // ListDatabases lists the customer's databases ("applications").
-func (s *SubAccountClient) ListDatabases(ctx context.Context, o DatabaseListOptions, opts ...RequestOption) ([]Database, error) {
+func (s *SubAccountClient) ListDatabases(ctx context.Context, pO *DatabaseListOptions, opts ...RequestOption) ([]Database, error) {
+	o := optionsOr(pO)
 	q := url.Values{}
 	if !o.IncludeTables {
 		q.Set("exclude_tables", "1")

@@ -69,7 +69,7 @@ func TestListDatabases(t *testing.T) {
 		s, mt := dtClient(t)
 		n := dtExpect(t, mt, "GET", "/api/applications/", "exclude_tables=1", "", 200,
 			`[{"id": 1, "name": "dw_123"}, {"id": "2", "name": "hubspot"}]`)
-		dbs, err := s.ListDatabases(ctx, DatabaseListOptions{})
+		dbs, err := s.ListDatabases(ctx, nil)
 		require.NoError(t, err)
 		assert.Equal(t, []Database{{ID: 1, Name: "dw_123"}, {ID: 2, Name: "hubspot"}}, dbs)
 		assert.EqualValues(t, 1, n.Load())
@@ -79,7 +79,7 @@ func TestListDatabases(t *testing.T) {
 		s, mt := dtClient(t)
 		dtExpect(t, mt, "GET", "/api/applications/", "", "", 200,
 			`[{"id": 1, "name": "dw", "tables": [{"id": 10, "name": "orders", "schema_id": 5}], "schemas": [{"id": 5, "name": "public"}]}]`)
-		dbs, err := s.ListDatabases(ctx, DatabaseListOptions{IncludeTables: true})
+		dbs, err := s.ListDatabases(ctx, &DatabaseListOptions{IncludeTables: true})
 		require.NoError(t, err)
 		require.Len(t, dbs, 1)
 		assert.Equal(t, []TableRef{{ID: 10, Name: "orders", SchemaID: 5}}, dbs[0].Tables)
@@ -89,7 +89,7 @@ func TestListDatabases(t *testing.T) {
 		t.Parallel()
 		s, mt := dtClient(t)
 		dtExpect(t, mt, "GET", "/api/applications/", "exclude_tables=1", "", 200, `[]`)
-		dbs, err := s.ListDatabases(ctx, DatabaseListOptions{})
+		dbs, err := s.ListDatabases(ctx, nil)
 		require.NoError(t, err)
 		assert.NotNil(t, dbs)
 		assert.Empty(t, dbs)
@@ -187,7 +187,7 @@ func TestDataInvalidArguments(t *testing.T) {
 	checks["UpdateCell empty pk"] = s.UpdateCell(ctx, 1, "", "f", 1)
 	checks["UpdateCell empty field"] = s.UpdateCell(ctx, 1, 1, " ", 1)
 	//nolint:staticcheck // a nil context is the point of the test
-	_, checks["ListDatabases nil ctx"] = s.ListDatabases(nil, DatabaseListOptions{})
+	_, checks["ListDatabases nil ctx"] = s.ListDatabases(nil, nil)
 	for name, err := range checks {
 		assert.ErrorIs(t, err, ErrInvalidArgument, name)
 		var ae *ArgumentError

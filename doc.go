@@ -9,10 +9,10 @@
 //	p, err := peliqan.NewPartnerClient(os.Getenv("PELIQAN_PARTNER_TOKEN"))
 //	if err != nil { ... }                          // bad options fail here, never later
 //	sa, _, err := p.EnsureSubAccount(ctx, peliqan.SubAccountCreate{ExternalID: "wood_123", ...})
-//	t, err := p.SubAccount(ctx, peliqan.ByExternalID("wood_123")) // token fetched lazily, cached
+//	t, err := p.SubAccount(peliqan.ByExternalID("wood_123")) // token fetched lazily, cached
 //	servers, err := t.ListServers(ctx)
-//	res, err := t.SyncServer(ctx, servers[0].ID, peliqan.SyncOptions{})
-//	run, err := t.WaitForSync(ctx, res, peliqan.WaitOptions{Progress: report})
+//	res, err := t.SyncServer(ctx, servers[0].ID, nil)
+//	run, err := t.WaitForSync(ctx, res, &peliqan.WaitOptions{Progress: report})
 //	data, err := t.ConnectionTables(ctx, servers[0].ID)   // where that connection's data landed
 //	for row, err := range t.RowsByName(ctx, data.TableName(data.Tables[0].Name), nil) { ... } // streams, constant memory
 //

@@ -271,18 +271,20 @@ const IntegrationTokenMargin = 5 * time.Minute
 // IntegrationTokenHandler keeps by default.
 const DefaultTokenCacheSize = 1024
 
-// TokenHandlerOption configures IntegrationTokenHandler.
-type TokenHandlerOption func(*tokenHandler)
+// TokenHandlerOption configures IntegrationTokenHandler; a bad value is
+// returned by IntegrationTokenHandler as ErrInvalidArgument.
+type TokenHandlerOption func(*tokenHandler) error
 
 // WithTokenCache sets how many customers' tokens the handler keeps (0 turns
 // the cache off: every request mints a token, except that requests for one
 // customer arriving while its integrate call runs share that call).
 func WithTokenCache(maxEntries int) TokenHandlerOption {
-	return func(h *tokenHandler) {
+	return func(h *tokenHandler) error {
 		if maxEntries < 0 {
-			maxEntries = 0
+			return invalidArg("WithTokenCache", "must not be negative (got %d)", maxEntries)
 		}
 		h.cache.max = maxEntries
+		return nil
 	}
 }
 
@@ -290,7 +292,13 @@ func WithTokenCache(maxEntries int) TokenHandlerOption {
 // Error, misconfiguration at Error). Tokens are never logged, nor what
 // identify returned.
 func WithTokenHandlerLogger(l *slog.Logger) TokenHandlerOption {
-	return func(h *tokenHandler) { h.log = l }
+	return func(h *tokenHandler) error {
+		if l == nil {
+			return invalidArg("WithTokenHandlerLogger", "nil *slog.Logger")
+		}
+		h.log = l
+		return nil
+	}
 }
 
 // WithTokenHandlerCrossOrigin replaces the handler's cross-origin check
@@ -299,7 +307,7 @@ func WithTokenHandlerLogger(l *slog.Logger) TokenHandlerOption {
 // through). Pass one with AddTrustedOrigin for a page served from another
 // origin, or nil to turn the check off.
 func WithTokenHandlerCrossOrigin(c *http.CrossOriginProtection) TokenHandlerOption {
-	return func(h *tokenHandler) { h.cop = c }
+	return func(h *tokenHandler) error { h.cop = c; return nil }
 }
 
 // IntegrationTokenHandler is the endpoint the page calls (WidgetConfig.TokenURL)
@@ -314,7 +322,7 @@ func WithTokenHandlerCrossOrigin(c *http.CrossOriginProtection) TokenHandlerOpti
 //	401 {"error": "unauthenticated"}  identify failed (any error but the one below)
 //	403 {"error": "forbidden"}        identify's error matches ErrForbidden
 //	403 {"error": "cross_origin"}     a browser sent it from another site
-//	500 {"error": "internal_error"}   identify gave an incomplete profile, or p/identify is nil
+//	500 {"error": "internal_error"}   identify gave an incomplete profile
 //	502 {"error": "upstream_error"}   Peliqan's integrate call failed
 //
 // Error bodies never carry error text, Peliqan's answer or a token.
@@ -327,7 +335,15 @@ func WithTokenHandlerCrossOrigin(c *http.CrossOriginProtection) TokenHandlerOpti
 // call is not tied to the request that started it: a request that goes away
 // leaves it running for the others (it is cancelled once no request waits).
 // Different customers are minted in parallel.
-func IntegrationTokenHandler(p *PartnerClient, identify func(*http.Request) (Integration, error), opts ...TokenHandlerOption) http.Handler {
+//
+// A nil p or identify, or a bad option, is refused with ErrInvalidArgument.
+func IntegrationTokenHandler(p *PartnerClient, identify func(*http.Request) (Integration, error), opts ...TokenHandlerOption) (http.Handler, error) {
+	switch {
+	case p == nil:
+		return nil, invalidArg("p", "nil *PartnerClient")
+	case identify == nil:
+		return nil, invalidArg("identify", "is nil")
+	}
 	h := &tokenHandler{
 		p:        p,
 		identify: identify,
@@ -336,11 +352,14 @@ func IntegrationTokenHandler(p *PartnerClient, identify func(*http.Request) (Int
 		cache:    tokenCache{max: DefaultTokenCacheSize},
 	}
 	for _, o := range opts {
-		if o != nil {
-			o(h)
+		if o == nil {
+			continue
+		}
+		if err := o(h); err != nil {
+			return nil, err
 		}
 	}
-	return h
+	return h, nil
 }
 
 type tokenHandler struct {
@@ -369,11 +388,6 @@ func (h *tokenHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			writeEmbedError(w, http.StatusForbidden, "cross_origin")
 			return
 		}
-	}
-	if h.p == nil || h.identify == nil {
-		h.logError(r, "peliqan: IntegrationTokenHandler has no partner client or identify func", nil)
-		writeEmbedError(w, http.StatusInternalServerError, "internal_error")
-		return
 	}
 	in, err := h.identify(r)
 	if err != nil {

@@ -20,7 +20,7 @@ import (
 // through a partner client whose integrate requests reach the fake through
 // a front server that holds them until the test opens the gate.
 type integrateEnv struct {
-	fake    *peliqantest.Server
+	fake    *peliqantest.Fake
 	h       http.Handler
 	site    *httptest.Server // serves h
 	gate    chan struct{}
@@ -31,7 +31,7 @@ const integratePath = "/api/partner/sub-account/integrate/"
 
 func newIntegrateEnv(t *testing.T) *integrateEnv {
 	t.Helper()
-	e := &integrateEnv{fake: peliqantest.NewServer(t), gate: make(chan struct{})}
+	e := &integrateEnv{fake: peliqantest.NewFake(t), gate: make(chan struct{})}
 	front := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path == integratePath {
 			e.arrived.Add(1)
@@ -50,7 +50,7 @@ func newIntegrateEnv(t *testing.T) *integrateEnv {
 		c := r.Header.Get("X-Customer")
 		return peliqan.Integration{ExternalID: c, FirstName: "F", LastName: "L", Email: c + "@example.test", CompanyName: "Co " + c}, nil
 	}
-	e.h = peliqan.IntegrationTokenHandler(p, identify)
+	e.h = mustHandler(peliqan.IntegrationTokenHandler(p, identify))
 	e.site = httptest.NewServer(e.h)
 	t.Cleanup(e.site.Close)
 	t.Cleanup(e.open) // never leave a request held

@@ -99,7 +99,7 @@ func TestIntegrationTokenHandlerMintsForTheIdentifiedCustomer(t *testing.T) {
 	p, mt := mockPartner(t)
 	rec := &integrateRecorder{}
 	mt.RegisterResponder("POST", integrateURL, rec.responder)
-	h := IntegrationTokenHandler(p, sessionIdentify)
+	h := mustHandler(IntegrationTokenHandler(p, sessionIdentify))
 
 	start := time.Now()
 	w := serve(h, tokenPost("sess-alice"))
@@ -126,7 +126,7 @@ func TestIntegrationTokenHandlerRefusals(t *testing.T) {
 	p, mt := mockPartner(t)
 	rec := &integrateRecorder{}
 	mt.RegisterResponder("POST", integrateURL, rec.responder)
-	h := IntegrationTokenHandler(p, sessionIdentify)
+	h := mustHandler(IntegrationTokenHandler(p, sessionIdentify))
 
 	for _, m := range []string{http.MethodGet, http.MethodPut, http.MethodDelete, http.MethodHead, http.MethodOptions} {
 		r := httptest.NewRequest(m, "/api/peliqan/token", nil)
@@ -176,17 +176,28 @@ func TestIntegrationTokenHandlerRefusals(t *testing.T) {
 	// Turning the check off, or trusting the page's origin.
 	cop := http.NewCrossOriginProtection()
 	require.NoError(t, cop.AddTrustedOrigin("https://app.example.com"))
-	h2 := IntegrationTokenHandler(p, sessionIdentify, WithTokenHandlerCrossOrigin(cop))
+	h2 := mustHandler(IntegrationTokenHandler(p, sessionIdentify, WithTokenHandlerCrossOrigin(cop)))
 	r = tokenPost("sess-bob")
 	r.Header.Set("Origin", "https://app.example.com")
 	r.Header.Set("Sec-Fetch-Site", "cross-site")
 	assert.Equal(t, http.StatusOK, serve(h2, r).Code)
 
-	// Misconfigured: nil client or nil identify.
-	for _, bad := range []http.Handler{IntegrationTokenHandler(nil, sessionIdentify), IntegrationTokenHandler(p, nil)} {
-		w := serve(bad, tokenPost("sess-alice"))
-		assert.Equal(t, http.StatusInternalServerError, w.Code)
-		assert.JSONEq(t, `{"error":"internal_error"}`, w.Body.String())
+}
+
+func TestIntegrationTokenHandlerRefusesBadConfiguration(t *testing.T) {
+	t.Parallel()
+	p, _ := mockPartner(t)
+	for name, build := range map[string]func() (http.Handler, error){
+		"nil client":     func() (http.Handler, error) { return IntegrationTokenHandler(nil, sessionIdentify) },
+		"nil identify":   func() (http.Handler, error) { return IntegrationTokenHandler(p, nil) },
+		"negative cache": func() (http.Handler, error) { return IntegrationTokenHandler(p, sessionIdentify, WithTokenCache(-1)) },
+		"nil logger": func() (http.Handler, error) {
+			return IntegrationTokenHandler(p, sessionIdentify, WithTokenHandlerLogger(nil))
+		},
+	} {
+		h, err := build()
+		assert.ErrorIs(t, err, ErrInvalidArgument, name)
+		assert.Nil(t, h, name)
 	}
 }
 
@@ -202,7 +213,7 @@ func TestIntegrationTokenHandlerUpstreamFailureLeaksNothing(t *testing.T) {
 	}
 	var n atomic.Int32
 	mt.RegisterResponder("POST", integrateURL, sequence(&n, upstream...))
-	h := IntegrationTokenHandler(p, sessionIdentify, WithTokenHandlerLogger(slog.New(slog.NewTextHandler(logs, nil))))
+	h := mustHandler(IntegrationTokenHandler(p, sessionIdentify, WithTokenHandlerLogger(slog.New(slog.NewTextHandler(logs, nil)))))
 
 	for i := range upstream {
 		w := serve(h, tokenPost("sess-alice"))
@@ -224,7 +235,7 @@ func TestIntegrationTokenHandlerCache(t *testing.T) {
 	rec := &integrateRecorder{}
 	mt.RegisterResponder("POST", integrateURL, rec.responder)
 	var offset atomic.Int64
-	h := IntegrationTokenHandler(p, sessionIdentify).(*tokenHandler)
+	h := mustHandler(IntegrationTokenHandler(p, sessionIdentify)).(*tokenHandler)
 	h.now = func() time.Time { return time.Now().Add(time.Duration(offset.Load())) }
 
 	first := decodeTokenResponse(t, serve(h, tokenPost("sess-alice")))
@@ -253,7 +264,7 @@ func TestIntegrationTokenHandlerCacheBoundedAndOff(t *testing.T) {
 	rec := &integrateRecorder{}
 	mt.RegisterResponder("POST", integrateURL, rec.responder)
 
-	h := IntegrationTokenHandler(p, sessionIdentify, WithTokenCache(2)).(*tokenHandler)
+	h := mustHandler(IntegrationTokenHandler(p, sessionIdentify, WithTokenCache(2))).(*tokenHandler)
 	for _, s := range []string{"sess-alice", "sess-bob", "sess-carol", "sess-alice"} {
 		decodeTokenResponse(t, serve(h, tokenPost(s)))
 		assert.LessOrEqual(t, h.cache.len(), 2)
@@ -261,7 +272,7 @@ func TestIntegrationTokenHandlerCacheBoundedAndOff(t *testing.T) {
 	// alice was the first to expire, so carol evicted her: 4 mints.
 	assert.Equal(t, int32(4), rec.calls.Load())
 
-	off := IntegrationTokenHandler(p, sessionIdentify, WithTokenCache(0)).(*tokenHandler)
+	off := mustHandler(IntegrationTokenHandler(p, sessionIdentify, WithTokenCache(0))).(*tokenHandler)
 	decodeTokenResponse(t, serve(off, tokenPost("sess-bob")))
 	decodeTokenResponse(t, serve(off, tokenPost("sess-bob")))
 	assert.Equal(t, int32(6), rec.calls.Load())
@@ -296,7 +307,7 @@ func TestIntegrationTokenHandlerConcurrent(t *testing.T) {
 	p, mt := mockPartner(t)
 	rec := &integrateRecorder{}
 	mt.RegisterResponder("POST", integrateURL, rec.responder)
-	h := IntegrationTokenHandler(p, sessionIdentify, WithTokenCache(2))
+	h := mustHandler(IntegrationTokenHandler(p, sessionIdentify, WithTokenCache(2)))
 	sessions := []string{"sess-alice", "sess-bob", "sess-carol"}
 	var wg sync.WaitGroup
 	var bad atomic.Int32
@@ -324,7 +335,7 @@ func TestIntegrationTokenHandlerIgnoresBody(t *testing.T) {
 	p, mt := mockPartner(t)
 	rec := &integrateRecorder{}
 	mt.RegisterResponder("POST", integrateURL, rec.responder)
-	h := IntegrationTokenHandler(p, sessionIdentify)
+	h := mustHandler(IntegrationTokenHandler(p, sessionIdentify))
 	r := httptest.NewRequest(http.MethodPost, "/t", io.NopCloser(failingReader{}))
 	r.Header.Set("X-Session", "sess-bob")
 	decodeTokenResponse(t, serve(h, r))

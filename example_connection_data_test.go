@@ -12,7 +12,7 @@ import (
 // exampleConnection starts the fake with one customer whose "CRM"
 // connection holds a contacts table of three rows, and returns the
 // customer's client and the connection's id.
-func exampleConnection() (*peliqantest.Server, *peliqan.SubAccountClient, peliqan.ID) {
+func exampleConnection() (*peliqantest.Fake, *peliqan.SubAccountClient, peliqan.ID) {
 	fake, err := peliqantest.New(peliqantest.WithFixture(peliqantest.Fixture{SubAccounts: []peliqantest.SubAccountFixture{{
 		ExternalID: "acme", Connections: []peliqantest.ConnectionFixture{{Name: "CRM", Type: "pipedrive",
 			Tables: []peliqantest.TableFixture{{Name: "contacts", Rows: []map[string]any{

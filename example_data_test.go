@@ -30,7 +30,7 @@ func ExampleRowsAs() {
 		Total    float64 `json:"total"`
 	}
 	var orders []Order
-	for o, err := range peliqan.RowsAs[Order](ctx, t, 42, peliqan.RowsOptions{Size: 2}) {
+	for o, err := range peliqan.RowsAs[Order](ctx, t, 42, &peliqan.RowsOptions{Size: 2}) {
 		if err != nil {
 			log.Fatal(err)
 		}
@@ -57,7 +57,7 @@ func ExampleSubAccountClient_Query() {
 		log.Fatal(err)
 	}
 	res, err := t.Query(ctx, `SELECT customer, sum(total) AS revenue FROM dw_1.public.orders GROUP BY 1 ORDER BY 2 DESC`,
-		peliqan.QueryOptions{})
+		nil)
 	if err != nil {
 		log.Fatal(err) // a failing query is an *peliqan.APIError with the warehouse's message
 	}
@@ -104,7 +104,7 @@ func ExamplePartnerClient_PublishScript() {
 		Name:     "nightly_export",
 		Code:     "print('export v2')",
 		Schedule: &peliqan.Schedule{Interval: 24 * time.Hour, StartTime: peliqan.At(2, 0)},
-	}, peliqan.PublishOptions{SubAccounts: customers, Concurrency: 8})
+	}, &peliqan.PublishOptions{SubAccounts: customers, Concurrency: 8})
 	if err != nil {
 		log.Fatal(err)
 	}

@@ -100,8 +100,12 @@ func ExampleIntegrationTokenHandler() {
 		return peliqan.Integration{ExternalID: "cust_1001", FirstName: "Alice", LastName: "Martin",
 			Email: "alice@acme.test", CompanyName: "Acme"}, nil
 	}
+	tokens, err := peliqan.IntegrationTokenHandler(p, identify)
+	if err != nil {
+		log.Fatal(err)
+	}
 	mux := http.NewServeMux()
-	mux.Handle("/api/peliqan/token", peliqan.IntegrationTokenHandler(p, identify))
+	mux.Handle("/api/peliqan/token", tokens)
 
 	for _, cookie := range []string{"alice-session", ""} {
 		r := httptest.NewRequest(http.MethodPost, "/api/peliqan/token", nil)
@@ -123,7 +127,7 @@ func ExampleIntegrationTokenHandler() {
 // inferred; name the header with WithWebhookHeader if yours differs.
 func ExampleWebhookHandler() {
 	secret := "whsec-from-peliqan-settings"
-	h := peliqan.WebhookHandler(secret, func(ctx context.Context, ev *peliqan.WebhookEvent) error {
+	h, err := peliqan.WebhookHandler(secret, func(ctx context.Context, ev *peliqan.WebhookEvent) error {
 		switch {
 		case ev.Type == peliqan.WebhookConnectionAdded:
 			var p struct {
@@ -140,6 +144,9 @@ func ExampleWebhookHandler() {
 		}
 		return nil
 	})
+	if err != nil {
+		log.Fatal(err)
+	}
 
 	for _, body := range []string{`{"event":"connection_added","server_id":42}`, `{"event":"pipeline_run_completed"}`, `{"event":"connection_paused"}`} {
 		r := httptest.NewRequest(http.MethodPost, "/webhooks/peliqan", strings.NewReader(body))

@@ -168,7 +168,7 @@ func ExamplePartnerClient_SubAccount() {
 		log.Fatal(err)
 	}
 	ctx := context.Background()
-	t, err := p.SubAccount(ctx, peliqan.ByAccountID(2)) // no request yet
+	t, err := p.SubAccount(peliqan.ByAccountID(2)) // no request yet
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -214,7 +214,7 @@ func ExamplePartnerClient_ForEachSubAccount() {
 	}
 	var mu sync.Mutex
 	var lines []string
-	err = p.ForEachSubAccount(context.Background(), 8, func(ctx context.Context, sa peliqan.SubAccount, t *peliqan.SubAccountClient) error {
+	err = p.ForEachSubAccount(context.Background(), 8, func(ctx context.Context, sa *peliqan.SubAccount, t *peliqan.SubAccountClient) error {
 		var servers []json.RawMessage
 		if err := t.Do(ctx, "GET", "/api/servers/", nil, &servers); err != nil {
 			return err

@@ -105,11 +105,11 @@ func ExampleSubAccountClient_WaitForSync() {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Minute)
 	defer cancel()
 
-	res, err := t.SyncServer(ctx, 41, peliqan.SyncOptions{}) // asynchronous: returns at once
+	res, err := t.SyncServer(ctx, 41, nil) // asynchronous: returns at once
 	if err != nil {
 		log.Fatal(err)
 	}
-	run, err := t.WaitForSync(ctx, res, peliqan.WaitOptions{
+	run, err := t.WaitForSync(ctx, res, &peliqan.WaitOptions{
 		// Leave Schedule nil in production: Peliqan's own 5 s / 10 s / 20 s.
 		Schedule: peliqan.FixedSchedule(time.Millisecond),
 		Progress: func(p peliqan.SyncProgress) {
@@ -151,7 +151,7 @@ func ExamplePartnerClient_ConnectionHealth() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	for r, err := range p.ConnectionHealth(context.Background(), peliqan.HealthScanOptions{Concurrency: 1}) {
+	for r, err := range p.ConnectionHealth(context.Background(), &peliqan.HealthScanOptions{Concurrency: 1}) {
 		if err != nil {
 			log.Fatal(err) // the scan itself stopped
 		}

@@ -10,31 +10,45 @@ import (
 	"sync"
 )
 
-// ForEachOption changes how ForEachSubAccount runs.
-type ForEachOption func(*forEachConfig)
+// ForEachOption changes how ForEachSubAccount runs. A bad value is
+// returned by ForEachSubAccount as ErrInvalidArgument before any request.
+type ForEachOption func(*forEachConfig) error
 
 type forEachConfig struct {
-	failFast   bool
-	perPage    int
-	perPageSet bool
-	reqOpts    []RequestOption
+	failFast bool
+	perPage  int
+	reqOpts  []RequestOption
 }
 
 // FailFast makes ForEachSubAccount stop at the first failure: the context
 // given to running calls is cancelled, no further customer is started, and
 // that first failure is returned.
-func FailFast() ForEachOption { return func(c *forEachConfig) { c.failFast = true } }
+func FailFast() ForEachOption {
+	return func(c *forEachConfig) error { c.failFast = true; return nil }
+}
 
 // ForEachPageSize sets how many sub-accounts each list request asks for
 // (per_page); the default is the server's (10). It must be 1..1000.
 func ForEachPageSize(n int) ForEachOption {
-	return func(c *forEachConfig) { c.perPage, c.perPageSet = n, true }
+	return func(c *forEachConfig) error {
+		if n < 1 || n > 1000 {
+			return invalidArg("ForEachPageSize", "must be 1..1000 (got %d)", n)
+		}
+		c.perPage = n
+		return nil
+	}
 }
 
 // ForEachRequestOptions applies opts to the list requests ForEachSubAccount
 // sends (not to the calls fn makes).
 func ForEachRequestOptions(opts ...RequestOption) ForEachOption {
-	return func(c *forEachConfig) { c.reqOpts = append(c.reqOpts, opts...) }
+	return func(c *forEachConfig) error {
+		if _, err := applyCallOptions(opts); err != nil {
+			return err
+		}
+		c.reqOpts = append(c.reqOpts, opts...)
+		return nil
+	}
 }
 
 // SubAccountError is the failure of fn for one customer in
@@ -80,7 +94,7 @@ func errString(err error) string {
 // or, when customers also failed for other reasons, ctx.Err() joined with
 // those failures. concurrency < 1 is refused with ErrInvalidArgument.
 func (p *PartnerClient) ForEachSubAccount(ctx context.Context, concurrency int,
-	fn func(ctx context.Context, sa SubAccount, t *SubAccountClient) error, opts ...ForEachOption) error {
+	fn func(ctx context.Context, sa *SubAccount, t *SubAccountClient) error, opts ...ForEachOption) error {
 	switch {
 	case ctx == nil:
 		return invalidArg("ctx", "nil context")
@@ -91,15 +105,12 @@ func (p *PartnerClient) ForEachSubAccount(ctx context.Context, concurrency int,
 	}
 	var cfg forEachConfig
 	for _, o := range opts {
-		if o != nil {
-			o(&cfg)
+		if o == nil {
+			continue
 		}
-	}
-	if cfg.perPageSet && (cfg.perPage < 1 || cfg.perPage > 1000) {
-		return invalidArg("ForEachPageSize", "must be 1..1000 (got %d)", cfg.perPage)
-	}
-	if _, err := applyCallOptions(cfg.reqOpts); err != nil {
-		return err
+		if err := o(&cfg); err != nil {
+			return err
+		}
 	}
 
 	runCtx, cancel := context.WithCancel(ctx)
@@ -140,7 +151,7 @@ func (p *PartnerClient) ForEachSubAccount(ctx context.Context, concurrency int,
 		if runCtx.Err() != nil {
 			break // ended or failed fast: start nothing more
 		}
-		s := *sa
+		s := sa
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -148,7 +159,7 @@ func (p *PartnerClient) ForEachSubAccount(ctx context.Context, concurrency int,
 			if runCtx.Err() != nil {
 				return
 			}
-			t, err := p.SubAccount(runCtx, ByAccountID(s.ID))
+			t, err := p.SubAccount(ByAccountID(s.ID))
 			if err == nil {
 				err = fn(runCtx, s, t)
 			}

@@ -83,7 +83,7 @@ func TestForEachSubAccountProcessesEveryCustomerWithBoundedConcurrency(t *testin
 	var inFlight, maxInFlight atomic.Int32
 	var mu sync.Mutex
 	var got []ID
-	err := p.ForEachSubAccount(context.Background(), 4, func(ctx context.Context, sa SubAccount, tc *SubAccountClient) error {
+	err := p.ForEachSubAccount(context.Background(), 4, func(ctx context.Context, sa *SubAccount, tc *SubAccountClient) error {
 		n := inFlight.Add(1)
 		defer inFlight.Add(-1)
 		for {
@@ -118,7 +118,7 @@ func TestForEachSubAccountJoinsFailures(t *testing.T) {
 	p, _ := newFanoutPartner(t, c)
 	boom := errors.New("boom")
 	var calls atomic.Int32
-	err := p.ForEachSubAccount(context.Background(), 3, func(_ context.Context, sa SubAccount, _ *SubAccountClient) error {
+	err := p.ForEachSubAccount(context.Background(), 3, func(_ context.Context, sa *SubAccount, _ *SubAccountClient) error {
 		calls.Add(1)
 		if sa.ID == 7 || sa.ID == 23 {
 			return fmt.Errorf("customer %d: %w", sa.ID, boom)
@@ -144,7 +144,7 @@ func TestForEachSubAccountFailFast(t *testing.T) {
 	p, _ := newFanoutPartner(t, c)
 	boom := errors.New("boom")
 	var calls, cancelled atomic.Int32
-	err := p.ForEachSubAccount(context.Background(), 4, func(ctx context.Context, sa SubAccount, _ *SubAccountClient) error {
+	err := p.ForEachSubAccount(context.Background(), 4, func(ctx context.Context, sa *SubAccount, _ *SubAccountClient) error {
 		calls.Add(1)
 		if sa.ID == 3 {
 			return boom
@@ -173,7 +173,7 @@ func TestForEachSubAccountListErrorAndDuplicates(t *testing.T) {
 		c := &customers{n: 30, failPage: 2}
 		p, _ := newFanoutPartner(t, c)
 		var calls atomic.Int32
-		err := p.ForEachSubAccount(context.Background(), 2, func(context.Context, SubAccount, *SubAccountClient) error {
+		err := p.ForEachSubAccount(context.Background(), 2, func(context.Context, *SubAccount, *SubAccountClient) error {
 			calls.Add(1)
 			return nil
 		})
@@ -187,7 +187,7 @@ func TestForEachSubAccountListErrorAndDuplicates(t *testing.T) {
 		p, _ := newFanoutPartner(t, c)
 		var mu sync.Mutex
 		count := map[ID]int{}
-		require.NoError(t, p.ForEachSubAccount(context.Background(), 2, func(_ context.Context, sa SubAccount, _ *SubAccountClient) error {
+		require.NoError(t, p.ForEachSubAccount(context.Background(), 2, func(_ context.Context, sa *SubAccount, _ *SubAccountClient) error {
 			mu.Lock()
 			count[sa.ID]++
 			mu.Unlock()
@@ -202,7 +202,7 @@ func TestForEachSubAccountListErrorAndDuplicates(t *testing.T) {
 		t.Parallel()
 		p, mt, _ := newMockPartner(t)
 		mt.RegisterResponder("GET", subAccountsURL, jsonResp(200, `[{"id":1,"external_id":"a"},{"name":"broken","external_id":"b"}]`))
-		err := p.ForEachSubAccount(context.Background(), 2, func(context.Context, SubAccount, *SubAccountClient) error { return nil })
+		err := p.ForEachSubAccount(context.Background(), 2, func(context.Context, *SubAccount, *SubAccountClient) error { return nil })
 		var se *SubAccountError
 		require.ErrorAs(t, err, &se)
 		assert.Equal(t, "b", se.ExternalID)
@@ -225,7 +225,7 @@ func TestForEachSubAccountStopsOnCancelWithoutLeaks(t *testing.T) {
 	var started atomic.Int32
 	done := make(chan error, 1)
 	go func() {
-		done <- p.ForEachSubAccount(ctx, 16, func(ctx context.Context, sa SubAccount, tc *SubAccountClient) error {
+		done <- p.ForEachSubAccount(ctx, 16, func(ctx context.Context, sa *SubAccount, tc *SubAccountClient) error {
 			if started.Add(1) == 16 {
 				cancel()
 			}
@@ -249,7 +249,7 @@ func TestForEachSubAccountHugeConcurrencyIsCheap(t *testing.T) {
 	c := &customers{n: 5}
 	p, _ := newFanoutPartner(t, c)
 	var calls atomic.Int32
-	require.NoError(t, p.ForEachSubAccount(context.Background(), 1<<30, func(context.Context, SubAccount, *SubAccountClient) error {
+	require.NoError(t, p.ForEachSubAccount(context.Background(), 1<<30, func(context.Context, *SubAccount, *SubAccountClient) error {
 		calls.Add(1)
 		return nil
 	}))
@@ -267,7 +267,7 @@ func TestForEachSubAccountContextErrorIsBare(t *testing.T) {
 		ctx, cancel := context.WithCancel(context.Background())
 		defer cancel()
 		var seen atomic.Int32
-		err := p.ForEachSubAccount(ctx, 2, func(ctx context.Context, sa SubAccount, _ *SubAccountClient) error {
+		err := p.ForEachSubAccount(ctx, 2, func(ctx context.Context, sa *SubAccount, _ *SubAccountClient) error {
 			if seen.Add(1) == 2 {
 				cancel()
 			}
@@ -281,7 +281,7 @@ func TestForEachSubAccountContextErrorIsBare(t *testing.T) {
 		p, _ := newFanoutPartner(t, &customers{n: 3})
 		ctx, cancel := context.WithCancel(context.Background())
 		cancel()
-		err := p.ForEachSubAccount(ctx, 2, func(context.Context, SubAccount, *SubAccountClient) error { return nil })
+		err := p.ForEachSubAccount(ctx, 2, func(context.Context, *SubAccount, *SubAccountClient) error { return nil })
 		assert.True(t, err == context.Canceled, "got %T %v", err, err)
 	})
 	t.Run("deadline", func(t *testing.T) {
@@ -289,7 +289,7 @@ func TestForEachSubAccountContextErrorIsBare(t *testing.T) {
 		p, _ := newFanoutPartner(t, &customers{n: 30})
 		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
 		defer cancel()
-		err := p.ForEachSubAccount(ctx, 2, func(ctx context.Context, _ SubAccount, _ *SubAccountClient) error {
+		err := p.ForEachSubAccount(ctx, 2, func(ctx context.Context, _ *SubAccount, _ *SubAccountClient) error {
 			<-ctx.Done()
 			return ctx.Err()
 		})
@@ -301,7 +301,7 @@ func TestForEachSubAccountContextErrorIsBare(t *testing.T) {
 		ctx, cancel := context.WithCancel(context.Background())
 		defer cancel()
 		boom := errors.New("boom")
-		err := p.ForEachSubAccount(ctx, 1, func(ctx context.Context, sa SubAccount, _ *SubAccountClient) error {
+		err := p.ForEachSubAccount(ctx, 1, func(ctx context.Context, sa *SubAccount, _ *SubAccountClient) error {
 			if sa.ID == 1 {
 				return boom
 			}

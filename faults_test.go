@@ -36,7 +36,7 @@ var zeroWait = peliqan.RetryPolicy{MaxAttempts: 3, Backoff: peliqan.BackoffConst
 // fake sends), clients pointed at the front, and the ids of everything a
 // route call needs.
 type relEnv struct {
-	fake  *peliqantest.Server
+	fake  *peliqantest.Fake
 	front *httptest.Server
 	p     *peliqan.PartnerClient
 	t     *peliqan.SubAccountClient // static tenant token: no token routes behind it
@@ -63,7 +63,7 @@ type relEnv struct {
 // run), then forgets those requests.
 func newRelEnv(t testing.TB, opts ...peliqan.Option) *relEnv {
 	t.Helper()
-	fake := peliqantest.NewServer(t, peliqantest.WithFixture(peliqantest.Fixture{SubAccounts: []peliqantest.SubAccountFixture{
+	fake := peliqantest.NewFake(t, peliqantest.WithFixture(peliqantest.Fixture{SubAccounts: []peliqantest.SubAccountFixture{
 		{ExternalID: "acme", CompanyName: "Acme", Email: "ops@acme.example",
 			Connections: []peliqantest.ConnectionFixture{{Type: "pipedrive", Tables: []peliqantest.TableFixture{
 				{Name: "contacts", Fields: []peliqantest.FieldFixture{{Name: "name", Type: "text"}, {Name: "score", Type: "number"}},
@@ -105,7 +105,7 @@ func newRelEnv(t testing.TB, opts ...peliqan.Option) *relEnv {
 		}
 	}
 	require.NotZero(t, e.serverType)
-	dbs, err := e.t.ListDatabases(ctx, peliqan.DatabaseListOptions{IncludeTables: true})
+	dbs, err := e.t.ListDatabases(ctx, &peliqan.DatabaseListOptions{IncludeTables: true})
 	require.NoError(t, err)
 	for _, d := range dbs {
 		if d.ID == e.db && len(d.Schemas) > 0 {
@@ -116,7 +116,7 @@ func newRelEnv(t testing.TB, opts ...peliqan.Option) *relEnv {
 	qt, err := e.t.CreateQueryTable(ctx, e.db, peliqan.QueryTable{SchemaID: e.schema, Name: "q_setup", Query: "select 1"})
 	require.NoError(t, err)
 	e.queryTable = qt.ID
-	sr, err := e.t.SyncServer(ctx, e.srv, peliqan.SyncOptions{})
+	sr, err := e.t.SyncServer(ctx, e.srv, nil)
 	require.NoError(t, err)
 	require.NotEmpty(t, sr.RunData)
 	e.pRun = sr.RunData[0].PipelineRunID
@@ -131,7 +131,7 @@ func newRelEnv(t testing.TB, opts ...peliqan.Option) *relEnv {
 // partner client (cached, refreshed once after a 401).
 func (e *relEnv) tenant(t testing.TB) *peliqan.SubAccountClient {
 	t.Helper()
-	tc, err := e.p.SubAccount(context.Background(), peliqan.ByAccountID(e.acct))
+	tc, err := e.p.SubAccount(peliqan.ByAccountID(e.acct))
 	require.NoError(t, err)
 	return tc
 }
@@ -240,7 +240,7 @@ var routeCalls = map[string]routeCall{
 		return e.p.DeleteSubAccount(ctx, sd.SubAccounts[0].ID, o...)
 	},
 	peliqan.RouteSubAccountToken: func(ctx context.Context, e *relEnv, _ *peliqan.SubAccountClient, o ...peliqan.RequestOption) error {
-		_, err := e.p.SubAccountToken(ctx, peliqan.ByAccountID(e.acct), peliqan.TokenOptions{}, o...)
+		_, err := e.p.SubAccountToken(ctx, peliqan.ByAccountID(e.acct), nil, o...)
 		return err
 	},
 	peliqan.RouteIntegrationToken: func(ctx context.Context, e *relEnv, _ *peliqan.SubAccountClient, o ...peliqan.RequestOption) error {
@@ -270,11 +270,11 @@ var routeCalls = map[string]routeCall{
 		return err
 	},
 	peliqan.RouteSyncServer: func(ctx context.Context, e *relEnv, c *peliqan.SubAccountClient, o ...peliqan.RequestOption) error {
-		_, err := c.SyncServer(ctx, e.srv, peliqan.SyncOptions{}, o...)
+		_, err := c.SyncServer(ctx, e.srv, nil, o...)
 		return err
 	},
 	peliqan.RouteGetServerSyncRunStatus: func(ctx context.Context, e *relEnv, c *peliqan.SubAccountClient, o ...peliqan.RequestOption) error {
-		_, err := c.GetServerSyncRunStatus(ctx, e.srv, peliqan.SyncStatusOptions{PipelineRunID: e.pRun}, o...)
+		_, err := c.GetServerSyncRunStatus(ctx, e.srv, &peliqan.SyncStatusOptions{PipelineRunID: e.pRun}, o...)
 		return err
 	},
 	peliqan.RouteFullResync: func(ctx context.Context, e *relEnv, c *peliqan.SubAccountClient, o ...peliqan.RequestOption) error {
@@ -282,7 +282,7 @@ var routeCalls = map[string]routeCall{
 		return err
 	},
 	peliqan.RouteFullResyncStatus: func(ctx context.Context, e *relEnv, c *peliqan.SubAccountClient, o ...peliqan.RequestOption) error {
-		_, err := c.GetFullResyncStatus(ctx, e.srv, peliqan.SyncStatusOptions{PipelineRunID: e.pRun}, o...)
+		_, err := c.GetFullResyncStatus(ctx, e.srv, &peliqan.SyncStatusOptions{PipelineRunID: e.pRun}, o...)
 		return err
 	},
 	peliqan.RouteReAuthoriseServer: func(ctx context.Context, e *relEnv, c *peliqan.SubAccountClient, o ...peliqan.RequestOption) error {
@@ -306,7 +306,7 @@ var routeCalls = map[string]routeCall{
 		return err
 	},
 	peliqan.RouteListDatabases: func(ctx context.Context, _ *relEnv, c *peliqan.SubAccountClient, o ...peliqan.RequestOption) error {
-		_, err := c.ListDatabases(ctx, peliqan.DatabaseListOptions{IncludeTables: true}, o...)
+		_, err := c.ListDatabases(ctx, &peliqan.DatabaseListOptions{IncludeTables: true}, o...)
 		return err
 	},
 	peliqan.RouteListTables: func(ctx context.Context, e *relEnv, c *peliqan.SubAccountClient, o ...peliqan.RequestOption) error {
@@ -327,14 +327,14 @@ var routeCalls = map[string]routeCall{
 		return err
 	},
 	peliqan.RouteListRows: func(ctx context.Context, e *relEnv, c *peliqan.SubAccountClient, o ...peliqan.RequestOption) error {
-		_, err := c.ListRows(ctx, e.table, peliqan.RowsOptions{}, o...)
+		_, err := c.ListRows(ctx, e.table, nil, o...)
 		return err
 	},
 	peliqan.RouteUpdateCell: func(ctx context.Context, e *relEnv, c *peliqan.SubAccountClient, o ...peliqan.RequestOption) error {
 		return c.UpdateCell(ctx, e.table, 1, "name", fmt.Sprintf("n%d", e.seq.Add(1)), o...)
 	},
 	peliqan.RouteQuery: func(ctx context.Context, _ *relEnv, c *peliqan.SubAccountClient, o ...peliqan.RequestOption) error {
-		_, err := c.Query(ctx, "SELECT * FROM contacts LIMIT 3", peliqan.QueryOptions{}, o...)
+		_, err := c.Query(ctx, "SELECT * FROM contacts LIMIT 3", nil, o...)
 		return err
 	},
 	peliqan.RouteLookupConnection: func(ctx context.Context, e *relEnv, c *peliqan.SubAccountClient, o ...peliqan.RequestOption) error {

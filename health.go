@@ -104,7 +104,7 @@ type ConnectionReport struct {
 // ConnectionHealth scans every connection of every customer, so dead
 // credentials and failing syncs across all tenants show up in one loop:
 //
-//	for r, err := range p.ConnectionHealth(ctx, peliqan.HealthScanOptions{Concurrency: 16}) {
+//	for r, err := range p.ConnectionHealth(ctx, &peliqan.HealthScanOptions{Concurrency: 16}) {
 //		if err != nil { ... }              // the scan itself stopped
 //		if r.Verdict.NeedsAttention() { ... }
 //	}
@@ -122,21 +122,22 @@ type ConnectionReport struct {
 // when the loop ends, every goroutine the scan started has returned (an
 // identity-token fetch still in flight belongs to the tenant client's shared
 // flight, and is cancelled as its callers leave).
-func (p *PartnerClient) ConnectionHealth(ctx context.Context, o HealthScanOptions, opts ...RequestOption) iter.Seq2[ConnectionReport, error] {
-	return func(yield func(ConnectionReport, error) bool) {
+func (p *PartnerClient) ConnectionHealth(ctx context.Context, pO *HealthScanOptions, opts ...RequestOption) iter.Seq2[*ConnectionReport, error] {
+	o := optionsOr(pO)
+	return func(yield func(*ConnectionReport, error) bool) {
 		switch {
 		case ctx == nil:
-			yield(ConnectionReport{}, invalidArg("ctx", "nil context"))
+			yield(nil, invalidArg("ctx", "nil context"))
 			return
 		case o.Concurrency < 0:
-			yield(ConnectionReport{}, invalidArg("Concurrency", "must not be negative (got %d)", o.Concurrency))
+			yield(nil, invalidArg("Concurrency", "must not be negative (got %d)", o.Concurrency))
 			return
 		case o.PageSize < 0 || o.PageSize > 1000:
-			yield(ConnectionReport{}, invalidArg("PageSize", "must be 0..1000 (got %d)", o.PageSize))
+			yield(nil, invalidArg("PageSize", "must be 0..1000 (got %d)", o.PageSize))
 			return
 		}
 		if _, err := applyCallOptions(opts); err != nil {
-			yield(ConnectionReport{}, err)
+			yield(nil, err)
 			return
 		}
 		conc, pageSize := o.Concurrency, o.PageSize
@@ -155,8 +156,8 @@ func (p *PartnerClient) ConnectionHealth(ctx context.Context, o HealthScanOption
 		go func() {
 			defer wg.Done()
 			defer close(reports)
-			scanErr = p.ForEachSubAccount(scanCtx, conc, func(ctx context.Context, sa SubAccount, t *SubAccountClient) error {
-				batch := scanTenant(ctx, sa, t, o.SkipLastRun, opts)
+			scanErr = p.ForEachSubAccount(scanCtx, conc, func(ctx context.Context, sa *SubAccount, t *SubAccountClient) error {
+				batch := scanTenant(ctx, *sa, t, o.SkipLastRun, opts)
 				if ctx.Err() != nil {
 					return ctx.Err() // stopped: nothing to report
 				}
@@ -176,7 +177,7 @@ func (p *PartnerClient) ConnectionHealth(ctx context.Context, o HealthScanOption
 		}
 		for batch := range reports {
 			for _, r := range batch {
-				if !yield(r, nil) {
+				if !yield(&r, nil) {
 					stop()
 					return
 				}
@@ -184,7 +185,7 @@ func (p *PartnerClient) ConnectionHealth(ctx context.Context, o HealthScanOption
 		}
 		wg.Wait()
 		if err := scanFailures(scanErr, yield); err != nil {
-			yield(ConnectionReport{}, err)
+			yield(nil, err)
 		}
 	}
 }
@@ -217,7 +218,7 @@ func scanTenant(ctx context.Context, sa SubAccount, t *SubAccountClient, skipLas
 // scanFailures yields a VerdictScanFailed report for each customer
 // ForEachSubAccount itself could not start, and returns what remains of
 // err: the failure of the scan as a whole, or nil.
-func scanFailures(err error, yield func(ConnectionReport, error) bool) error {
+func scanFailures(err error, yield func(*ConnectionReport, error) bool) error {
 	if err == nil {
 		return nil
 	}
@@ -229,7 +230,7 @@ func scanFailures(err error, yield func(ConnectionReport, error) bool) error {
 	for _, e := range errs {
 		var se *SubAccountError
 		if errors.As(e, &se) && !isContextErr(se.Err) {
-			if !yield(ConnectionReport{SubAccount: SubAccount{ID: se.ID, ExternalID: se.ExternalID},
+			if !yield(&ConnectionReport{SubAccount: SubAccount{ID: se.ID, ExternalID: se.ExternalID},
 				Verdict: VerdictScanFailed, Err: se.Err}, nil) {
 				return nil
 			}

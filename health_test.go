@@ -101,8 +101,8 @@ func (m *srvMock) enteredWithPrefix(prefix string) int {
 	return n
 }
 
-func srvSortReports(rs []ConnectionReport) {
-	slices.SortFunc(rs, func(a, b ConnectionReport) int {
+func srvSortReports(rs []*ConnectionReport) {
+	slices.SortFunc(rs, func(a, b *ConnectionReport) int {
 		if a.SubAccount.ID != b.SubAccount.ID {
 			return int(a.SubAccount.ID - b.SubAccount.ID)
 		}
@@ -127,8 +127,8 @@ func TestConnectionHealthScansEveryTenant(t *testing.T) {
 			runs: map[string]string{"33": `{"data": [{"id": 330, "status": "ERROR", "error": "401 from source"}]}`}},
 	}}
 	p, m := srvPartner(t, f)
-	var got []ConnectionReport
-	for r, err := range p.ConnectionHealth(context.Background(), HealthScanOptions{Concurrency: 2}) {
+	var got []*ConnectionReport
+	for r, err := range p.ConnectionHealth(context.Background(), &HealthScanOptions{Concurrency: 2}) {
 		require.NoError(t, err)
 		got = append(got, r)
 	}
@@ -188,7 +188,7 @@ func TestConnectionHealthSkipLastRun(t *testing.T) {
 	t.Parallel()
 	p, m := srvPartner(t, &srvFleet{tenants: []srvTenant{{id: 1, servers: `[{"id": 11, "health_status": "OK"}]`}}})
 	n := 0
-	for r, err := range p.ConnectionHealth(context.Background(), HealthScanOptions{SkipLastRun: true}) {
+	for r, err := range p.ConnectionHealth(context.Background(), &HealthScanOptions{SkipLastRun: true}) {
 		require.NoError(t, err)
 		assert.Nil(t, r.LastRun)
 		assert.Equal(t, VerdictHealthy, r.Verdict)
@@ -208,7 +208,7 @@ func TestConnectionHealthBreakStopsTheScan(t *testing.T) {
 	}
 	p, m := srvPartner(t, f)
 	seen := 0
-	for _, err := range p.ConnectionHealth(context.Background(), HealthScanOptions{Concurrency: 4}) {
+	for _, err := range p.ConnectionHealth(context.Background(), &HealthScanOptions{Concurrency: 4}) {
 		require.NoError(t, err)
 		seen++
 		break
@@ -230,7 +230,7 @@ func TestConnectionHealthListFailureIsTheScanError(t *testing.T) {
 	p, m := srvPartner(t, &srvFleet{})
 	m.mt.RegisterResponder("GET", srvBase+"/api/partner/sub-accounts/", srvJSON(403, `{"detail": "not a partner"}`))
 	var errs []error
-	for r, err := range p.ConnectionHealth(context.Background(), HealthScanOptions{}) {
+	for r, err := range p.ConnectionHealth(context.Background(), nil) {
 		if err != nil {
 			errs = append(errs, err)
 			continue
@@ -247,7 +247,7 @@ func TestConnectionHealthCancelled(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
 	var errs []error
-	for _, err := range p.ConnectionHealth(ctx, HealthScanOptions{}) {
+	for _, err := range p.ConnectionHealth(ctx, nil) {
 		errs = append(errs, err)
 	}
 	require.Len(t, errs, 1)
@@ -257,7 +257,7 @@ func TestConnectionHealthCancelled(t *testing.T) {
 func TestConnectionHealthInvalidOptions(t *testing.T) {
 	t.Parallel()
 	p, m := srvPartner(t, &srvFleet{})
-	for _, o := range []HealthScanOptions{{Concurrency: -1}, {PageSize: -1}, {PageSize: 1001}} {
+	for _, o := range []*HealthScanOptions{{Concurrency: -1}, {PageSize: -1}, {PageSize: 1001}} {
 		n := 0
 		for _, err := range p.ConnectionHealth(context.Background(), o) {
 			n++
@@ -376,7 +376,7 @@ func BenchmarkConnectionHealth(b *testing.B) {
 		requests.Store(0)
 		start := time.Now()
 		n := 0
-		for r, err := range p.ConnectionHealth(context.Background(), HealthScanOptions{Concurrency: concurrency}) {
+		for r, err := range p.ConnectionHealth(context.Background(), &HealthScanOptions{Concurrency: concurrency}) {
 			if err != nil {
 				b.Fatal(err)
 			}

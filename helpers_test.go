@@ -77,3 +77,12 @@ func (b *safeBuffer) String() string {
 	defer b.mu.Unlock()
 	return b.buf.String()
 }
+
+// mustHandler unwraps a handler constructor's result; the tests that use it
+// pass valid arguments.
+func mustHandler(h http.Handler, err error) http.Handler {
+	if err != nil {
+		panic(err)
+	}
+	return h
+}

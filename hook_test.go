@@ -56,9 +56,9 @@ func (h *hookRecorder) hook() peliqan.CallHook {
 	}
 }
 
-func hookFake(t *testing.T, h *hookRecorder, opts ...peliqan.Option) (*peliqantest.Server, *peliqan.PartnerClient) {
+func hookFake(t *testing.T, h *hookRecorder, opts ...peliqan.Option) (*peliqantest.Fake, *peliqan.PartnerClient) {
 	t.Helper()
-	fake := peliqantest.NewServer(t, peliqantest.WithFixture(peliqantest.Fixture{SubAccounts: []peliqantest.SubAccountFixture{
+	fake := peliqantest.NewFake(t, peliqantest.WithFixture(peliqantest.Fixture{SubAccounts: []peliqantest.SubAccountFixture{
 		{ExternalID: "hook-secret-ext", Connections: []peliqantest.ConnectionFixture{{Type: "pipedrive"}}}}}))
 	p, err := fake.PartnerClient(append([]peliqan.Option{peliqan.WithCallHook(h.hook())}, opts...)...)
 	require.NoError(t, err)
@@ -101,7 +101,7 @@ func TestCallHookFailureAndTokenRefresh(t *testing.T) {
 	h := &hookRecorder{}
 	fake, p := hookFake(t, h, peliqan.WithRetryPolicy(peliqan.RetryPolicy{MaxAttempts: 2, Backoff: peliqan.BackoffConstant}))
 	ctx := context.Background()
-	tc, err := p.SubAccount(ctx, peliqan.ByExternalID(fake.Seeded().SubAccounts[0].ExternalID))
+	tc, err := p.SubAccount(peliqan.ByExternalID(fake.Seeded().SubAccounts[0].ExternalID))
 	require.NoError(t, err)
 	srv := fake.Seeded().SubAccounts[0].Connections[0].ID
 	_, err = tc.GetServer(ctx, srv) // warms the token
@@ -127,7 +127,7 @@ func TestCallHookFailureAndTokenRefresh(t *testing.T) {
 	// A sync answered 503 is not retried: one attempt, Retrying false, the
 	// typed error in End.
 	fake.FailNext(peliqan.RouteSyncServer, 1, peliqantest.StatusFault(http.StatusServiceUnavailable, ""))
-	_, err = tc.SyncServer(ctx, srv, peliqan.SyncOptions{})
+	_, err = tc.SyncServer(ctx, srv, nil)
 	require.ErrorIs(t, err, peliqan.ErrServer)
 	last := h.ends[len(h.ends)-1]
 	assert.Equal(t, 1, last.Attempts)
@@ -154,7 +154,7 @@ func TestCallHookNeverSeesSecretsOrConcretePaths(t *testing.T) {
 	sd := fake.Seeded().SubAccounts[0]
 	ctx := context.Background()
 	_, _ = p.GetSubAccount(ctx, peliqan.ByExternalID(sd.ExternalID))
-	tc, err := p.SubAccount(ctx, peliqan.ByExternalID(sd.ExternalID))
+	tc, err := p.SubAccount(peliqan.ByExternalID(sd.ExternalID))
 	require.NoError(t, err)
 	_, _ = tc.GetServer(ctx, sd.Connections[0].ID)
 	require.NoError(t, p.Do(ctx, "GET", fmt.Sprintf("/api/partner/sub-accounts/?external_id=%s", sd.ExternalID), nil, nil))
@@ -224,7 +224,7 @@ func TestLogLinesCarryTheCallersContext(t *testing.T) {
 	t.Parallel()
 	var mu sync.Mutex
 	var seen []any
-	fake := peliqantest.NewServer(t)
+	fake := peliqantest.NewFake(t)
 	p, err := fake.PartnerClient(peliqan.WithLogger(slog.New(ctxHandler{&mu, &seen})))
 	require.NoError(t, err)
 	fake.FailNext(peliqan.RouteListSubAccounts, 1, peliqantest.StatusFault(http.StatusBadGateway, ""))

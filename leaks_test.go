@@ -39,7 +39,7 @@ func leakFixture() peliqantest.Fixture {
 }
 
 type leakEnv struct {
-	fake *peliqantest.Server
+	fake *peliqantest.Fake
 	p    *peliqan.PartnerClient
 	t    *peliqan.SubAccountClient // the first customer
 	sd   peliqantest.SeededSubAccount
@@ -51,7 +51,7 @@ func noLeak(t *testing.T, body func(t *testing.T, e *leakEnv), fakeOpts ...peliq
 	t.Helper()
 	ignore := goleak.IgnoreCurrent()
 	tr := http.DefaultTransport.(*http.Transport).Clone()
-	fake := peliqantest.NewServer(t, append([]peliqantest.Option{peliqantest.WithFixture(leakFixture())}, fakeOpts...)...)
+	fake := peliqantest.NewFake(t, append([]peliqantest.Option{peliqantest.WithFixture(leakFixture())}, fakeOpts...)...)
 	opts := []peliqan.Option{peliqan.WithBaseURL(fake.URL()), peliqan.WithHTTPClient(&http.Client{Transport: tr}),
 		peliqan.WithRetryPolicy(zeroWait)}
 	p, err := peliqan.NewPartnerClient(fake.PartnerToken(), opts...)
@@ -80,13 +80,13 @@ func TestLeakIteratorsBrokenEarly(t *testing.T) {
 				break
 			}
 		}
-		_, err := e.t.SyncServer(ctx, e.sd.Connections[0].ID, peliqan.SyncOptions{})
+		_, err := e.t.SyncServer(ctx, e.sd.Connections[0].ID, nil)
 		require.NoError(t, err)
 		for _, err := range e.t.ServerRuns(ctx, e.sd.Connections[0].ID, nil) {
 			require.NoError(t, err)
 			break
 		}
-		for r, err := range e.p.ConnectionHealth(ctx, peliqan.HealthScanOptions{Concurrency: 8, PageSize: 5}) {
+		for r, err := range e.p.ConnectionHealth(ctx, &peliqan.HealthScanOptions{Concurrency: 8, PageSize: 5}) {
 			require.NoError(t, err)
 			require.NotNil(t, r.Server)
 			break // scans are in flight in other goroutines
@@ -100,7 +100,7 @@ func TestLeakRowsBrokenEarly(t *testing.T) {
 		table := e.sd.Connections[0].Tables[0]
 		for _, size := range []int{1000, 7} {
 			n := 0
-			for row, err := range e.t.Rows(ctx, table, peliqan.RowsOptions{Size: size}) {
+			for row, err := range e.t.Rows(ctx, table, &peliqan.RowsOptions{Size: size}) {
 				require.NoError(t, err)
 				require.NotNil(t, row)
 				if n++; n == 1500 { // mid-page of a million-row table
@@ -109,7 +109,7 @@ func TestLeakRowsBrokenEarly(t *testing.T) {
 			}
 		}
 		n := 0
-		for _, err := range peliqan.RowsAs[struct{ Name string }](ctx, e.t, table, peliqan.RowsOptions{Size: 100}) {
+		for _, err := range peliqan.RowsAs[struct{ Name string }](ctx, e.t, table, &peliqan.RowsOptions{Size: 100}) {
 			require.NoError(t, err)
 			if n++; n == 150 {
 				break
@@ -124,7 +124,7 @@ func TestLeakRowsCancelledMidStall(t *testing.T) {
 		ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
 		defer cancel()
 		var last error
-		for _, err := range e.t.Rows(ctx, e.sd.Connections[0].Tables[0], peliqan.RowsOptions{}) {
+		for _, err := range e.t.Rows(ctx, e.sd.Connections[0].Tables[0], nil) {
 			last = err
 		}
 		assert.ErrorIs(t, last, context.DeadlineExceeded)
@@ -134,24 +134,24 @@ func TestLeakRowsCancelledMidStall(t *testing.T) {
 func TestLeakWaitForSyncCancelled(t *testing.T) {
 	noLeak(t, func(t *testing.T, e *leakEnv) {
 		ctx := context.Background()
-		res, err := e.t.SyncServer(ctx, e.sd.Connections[0].ID, peliqan.SyncOptions{})
+		res, err := e.t.SyncServer(ctx, e.sd.Connections[0].ID, nil)
 		require.NoError(t, err)
 		// Client-side polling, cancelled between polls.
 		cctx, cancel := context.WithTimeout(ctx, 120*time.Millisecond)
-		_, err = e.t.WaitForSync(cctx, res, peliqan.WaitOptions{Schedule: peliqan.FixedSchedule(10 * time.Millisecond)})
+		_, err = e.t.WaitForSync(cctx, res, &peliqan.WaitOptions{Schedule: peliqan.FixedSchedule(10 * time.Millisecond)})
 		cancel()
 		assert.ErrorIs(t, err, context.DeadlineExceeded)
 		// Server-side wait (the fake holds the status request), cancelled
 		// while the request is held.
 		cctx, cancel = context.WithTimeout(ctx, 120*time.Millisecond)
-		_, err = e.t.WaitForSync(cctx, res, peliqan.WaitOptions{ServerTimeout: 30 * time.Second})
+		_, err = e.t.WaitForSync(cctx, res, &peliqan.WaitOptions{ServerTimeout: 30 * time.Second})
 		cancel()
 		assert.ErrorIs(t, err, context.DeadlineExceeded)
 		// Script runs too.
 		run, err := e.t.RunScript(ctx, mustScript(t, e))
 		require.NoError(t, err)
 		cctx, cancel = context.WithTimeout(ctx, 80*time.Millisecond)
-		_, err = e.t.WaitForScriptRun(cctx, run.ID, peliqan.ScriptWaitOptions{Schedule: peliqan.FixedSchedule(5 * time.Millisecond)})
+		_, err = e.t.WaitForScriptRun(cctx, run.ID, &peliqan.ScriptWaitOptions{Schedule: peliqan.FixedSchedule(5 * time.Millisecond)})
 		cancel()
 		assert.ErrorIs(t, err, context.DeadlineExceeded)
 	}, peliqantest.WithSyncDuration(time.Hour), peliqantest.WithScriptRunDuration(time.Hour))
@@ -172,7 +172,7 @@ func TestLeakFanOutCancelled(t *testing.T) {
 		// ForEachSubAccount: fn blocks until cancelled.
 		ctx, cancel := context.WithCancel(context.Background())
 		var started, finished atomic.Int32
-		err := e.p.ForEachSubAccount(ctx, 8, func(ctx context.Context, _ peliqan.SubAccount, tc *peliqan.SubAccountClient) error {
+		err := e.p.ForEachSubAccount(ctx, 8, func(ctx context.Context, _ *peliqan.SubAccount, tc *peliqan.SubAccountClient) error {
 			defer finished.Add(1)
 			if started.Add(1) == 5 {
 				cancel()
@@ -193,7 +193,7 @@ func TestLeakFanOutCancelled(t *testing.T) {
 			Fault: peliqantest.LatencyFault(time.Minute)})
 		ctx, cancel = context.WithTimeout(context.Background(), 150*time.Millisecond)
 		var scanErr error
-		for _, err := range e.p.ConnectionHealth(ctx, peliqan.HealthScanOptions{Concurrency: 8}) {
+		for _, err := range e.p.ConnectionHealth(ctx, &peliqan.HealthScanOptions{Concurrency: 8}) {
 			if err != nil {
 				scanErr = err
 			}
@@ -210,7 +210,7 @@ func TestLeakFanOutCancelled(t *testing.T) {
 		e.fake.AddFaultRule(peliqantest.FaultRule{Route: peliqan.RouteListGroups, Probability: 1,
 			Fault: peliqantest.LatencyFault(time.Minute)})
 		ctx, cancel = context.WithTimeout(context.Background(), 150*time.Millisecond)
-		rep, err := e.p.PublishScript(ctx, peliqan.ScriptTemplate{Name: "x", Code: "y"}, peliqan.PublishOptions{SubAccounts: refs, Concurrency: 6})
+		rep, err := e.p.PublishScript(ctx, peliqan.ScriptTemplate{Name: "x", Code: "y"}, &peliqan.PublishOptions{SubAccounts: refs, Concurrency: 6})
 		cancel()
 		assert.ErrorIs(t, err, context.DeadlineExceeded)
 		require.NotNil(t, rep)
@@ -226,7 +226,7 @@ func TestLeakFanOutCancelled(t *testing.T) {
 func TestLeakTokenFlightAbandoned(t *testing.T) {
 	noLeak(t, func(t *testing.T, e *leakEnv) {
 		e.fake.FailNext(peliqan.RouteSubAccountToken, 1, peliqantest.LatencyFault(time.Minute))
-		tc, err := e.p.SubAccount(context.Background(), peliqan.ByAccountID(e.sd.ID))
+		tc, err := e.p.SubAccount(peliqan.ByAccountID(e.sd.ID))
 		require.NoError(t, err)
 		ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
 		defer cancel()

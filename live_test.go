@@ -108,9 +108,9 @@ func TestLiveSmoke(t *testing.T) {
 	if sa != nil {
 		_, err = p.SubAccountInfo(ctx, sa.ID)
 		add(peliqan.RouteSubAccountInfo, "call", err)
-		_, err = p.SubAccountToken(ctx, peliqan.ByAccountID(sa.ID), peliqan.TokenOptions{})
+		_, err = p.SubAccountToken(ctx, peliqan.ByAccountID(sa.ID), nil)
 		add(peliqan.RouteSubAccountToken, "call", err)
-		if tc, err = p.SubAccount(ctx, peliqan.ByAccountID(sa.ID)); err != nil {
+		if tc, err = p.SubAccount(peliqan.ByAccountID(sa.ID)); err != nil {
 			t.Logf("tenant client: %v", err)
 		}
 	}
@@ -188,7 +188,7 @@ func liveTenant(ctx context.Context, tc *peliqan.SubAccountClient, add func(stri
 		probe(r, nil, missingID)
 	}
 
-	dbs, err := tc.ListDatabases(ctx, peliqan.DatabaseListOptions{IncludeTables: true})
+	dbs, err := tc.ListDatabases(ctx, &peliqan.DatabaseListOptions{IncludeTables: true})
 	add(peliqan.RouteListDatabases, "call", err)
 	for _, db := range dbs {
 		_, err = tc.ListTables(ctx, db.ID)
@@ -197,7 +197,7 @@ func liveTenant(ctx context.Context, tc *peliqan.SubAccountClient, add func(stri
 			tb := db.Tables[0].ID
 			_, err = tc.GetTable(ctx, tb)
 			add(peliqan.RouteGetTable, "call", err)
-			_, err = tc.ListRows(ctx, tb, peliqan.RowsOptions{Size: 1})
+			_, err = tc.ListRows(ctx, tb, &peliqan.RowsOptions{Size: 1})
 			add(peliqan.RouteListRows, "call", err)
 			_, err = tc.LookupTable(ctx, peliqan.LookupKeys{TableID: tb})
 			add(peliqan.RouteLookupTable, "call", err)
@@ -207,7 +207,7 @@ func liveTenant(ctx context.Context, tc *peliqan.SubAccountClient, add func(stri
 	probe(peliqan.RouteCreateQueryTable, map[string]any{}, missingID)
 	probe(peliqan.RouteUpdateTable, map[string]any{}, missingID)
 	probe(peliqan.RouteUpdateCell, map[string]any{}, missingID)
-	_, err = tc.Query(ctx, cmp.Or(os.Getenv("PELIQAN_LIVE_SQL"), "SELECT 1"), peliqan.QueryOptions{})
+	_, err = tc.Query(ctx, cmp.Or(os.Getenv("PELIQAN_LIVE_SQL"), "SELECT 1"), nil)
 	add(peliqan.RouteQuery, "call", err)
 
 	scripts, err := tc.ListScripts(ctx)

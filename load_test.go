@@ -78,7 +78,7 @@ func TestLoadFanOut(t *testing.T) {
 		fix.SubAccounts = append(fix.SubAccounts, peliqantest.SubAccountFixture{ExternalID: fmt.Sprintf("load%05d", i),
 			Connections: []peliqantest.ConnectionFixture{{Type: "pipedrive"}}})
 	}
-	fake := peliqantest.NewServer(t, peliqantest.WithFixture(fix), peliqantest.WithRecordLimit(n*loadCallsPerCustomer+10*n),
+	fake := peliqantest.NewFake(t, peliqantest.WithFixture(fix), peliqantest.WithRecordLimit(n*loadCallsPerCustomer+10*n),
 		peliqantest.WithFaultSeed(20000))
 	// Random latency: 0, 1, 2 or 5 ms (mean about 1.4 ms), drawn from the
 	// fake's seeded source.
@@ -117,7 +117,7 @@ func TestLoadFanOut(t *testing.T) {
 		mu               sync.Mutex
 		visits           = map[peliqan.ID]int{}
 	)
-	err := newPartner().ForEachSubAccount(ctx, loadConcurrency, func(ctx context.Context, sa peliqan.SubAccount, tc *peliqan.SubAccountClient) error {
+	err := newPartner().ForEachSubAccount(ctx, loadConcurrency, func(ctx context.Context, sa *peliqan.SubAccount, tc *peliqan.SubAccountClient) error {
 		f := inFlight.Add(1)
 		defer inFlight.Add(-1)
 		for m := maxFly.Load(); f > m && !maxFly.CompareAndSwap(m, f); m = maxFly.Load() {
@@ -144,7 +144,7 @@ func TestLoadFanOut(t *testing.T) {
 	// Phase 2: ConnectionHealth over the same customers (a fresh partner
 	// client, so identity tokens are fetched again).
 	reports := map[peliqan.ID]int{}
-	for r, err := range newPartner().ConnectionHealth(ctx, peliqan.HealthScanOptions{Concurrency: loadConcurrency}) {
+	for r, err := range newPartner().ConnectionHealth(ctx, &peliqan.HealthScanOptions{Concurrency: loadConcurrency}) {
 		require.NoError(t, err)
 		assert.NotEqual(t, peliqan.VerdictScanFailed, r.Verdict, "%v", r.Err)
 		reports[r.SubAccount.ID]++
@@ -223,7 +223,7 @@ func BenchmarkLoadFanOut(b *testing.B) {
 	for i := range n {
 		fix.SubAccounts = append(fix.SubAccounts, peliqantest.SubAccountFixture{ExternalID: fmt.Sprintf("b%04d", i)})
 	}
-	fake := peliqantest.NewServer(b, peliqantest.WithFixture(fix), peliqantest.WithRecordLimit(0))
+	fake := peliqantest.NewFake(b, peliqantest.WithFixture(fix), peliqantest.WithRecordLimit(0))
 	tr := http.DefaultTransport.(*http.Transport).Clone()
 	tr.MaxIdleConnsPerHost = loadConcurrency
 	defer tr.CloseIdleConnections()
@@ -234,7 +234,7 @@ func BenchmarkLoadFanOut(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		err = p.ForEachSubAccount(context.Background(), loadConcurrency, func(ctx context.Context, _ peliqan.SubAccount, tc *peliqan.SubAccountClient) error {
+		err = p.ForEachSubAccount(context.Background(), loadConcurrency, func(ctx context.Context, _ *peliqan.SubAccount, tc *peliqan.SubAccountClient) error {
 			_, err := tc.ListServers(ctx)
 			return err
 		}, peliqan.ForEachPageSize(100))
@@ -250,7 +250,7 @@ func BenchmarkLoadFanOut(b *testing.B) {
 // same cold tenant client at once, against the fake; it reports how many
 // identity-token requests the fake received per round (target: exactly 1).
 func BenchmarkColdTenant1000(b *testing.B) {
-	fake := peliqantest.NewServer(b, peliqantest.WithFixture(peliqantest.Fixture{SubAccounts: []peliqantest.SubAccountFixture{{ExternalID: "cold"}}}),
+	fake := peliqantest.NewFake(b, peliqantest.WithFixture(peliqantest.Fixture{SubAccounts: []peliqantest.SubAccountFixture{{ExternalID: "cold"}}}),
 		peliqantest.WithRecordLimit(0))
 	tr := http.DefaultTransport.(*http.Transport).Clone()
 	tr.MaxIdleConnsPerHost = 100
@@ -261,7 +261,7 @@ func BenchmarkColdTenant1000(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		tc, err := p.SubAccount(context.Background(), peliqan.ByExternalID("cold"))
+		tc, err := p.SubAccount(peliqan.ByExternalID("cold"))
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -291,14 +291,14 @@ func BenchmarkColdTenant1000(b *testing.B) {
 // SDK does not retry), chosen by the fake's seeded fault rule. It returns
 // the fake, a partner client, and the set of external ids whose token fetch
 // the fake answered with the fault, read from its own records.
-func fanoutEnv(t *testing.T, n int) (*peliqantest.Server, *peliqan.PartnerClient) {
+func fanoutEnv(t *testing.T, n int) (*peliqantest.Fake, *peliqan.PartnerClient) {
 	t.Helper()
 	fix := peliqantest.Fixture{}
 	for i := range n {
 		fix.SubAccounts = append(fix.SubAccounts, peliqantest.SubAccountFixture{
 			ExternalID: fmt.Sprintf("c%03d", i), Connections: []peliqantest.ConnectionFixture{{Type: "pipedrive"}}})
 	}
-	fake := peliqantest.NewServer(t, peliqantest.WithFixture(fix), peliqantest.WithFaultSeed(9))
+	fake := peliqantest.NewFake(t, peliqantest.WithFixture(fix), peliqantest.WithFaultSeed(9))
 	p, err := fake.PartnerClient(peliqan.WithRetryPolicy(zeroWait))
 	require.NoError(t, err)
 	fake.AddFaultRule(peliqantest.FaultRule{Route: peliqan.RouteSubAccountToken, Probability: 0.10,
@@ -308,7 +308,7 @@ func fanoutEnv(t *testing.T, n int) (*peliqantest.Server, *peliqan.PartnerClient
 
 // faultedAccounts reads from the fake's records which account ids had their
 // token request faulted.
-func faultedAccounts(fake *peliqantest.Server) map[peliqan.ID]bool {
+func faultedAccounts(fake *peliqantest.Fake) map[peliqan.ID]bool {
 	out := map[peliqan.ID]bool{}
 	for _, r := range fake.Requests() {
 		if r.Route == peliqan.RouteSubAccountToken && r.Fault != "" {
@@ -326,7 +326,7 @@ func TestFaultForEachSubAccount200(t *testing.T) {
 	fake, p := fanoutEnv(t, 200)
 	var mu sync.Mutex
 	done := map[peliqan.ID]int{}
-	err := p.ForEachSubAccount(context.Background(), 16, func(ctx context.Context, sa peliqan.SubAccount, tc *peliqan.SubAccountClient) error {
+	err := p.ForEachSubAccount(context.Background(), 16, func(ctx context.Context, sa *peliqan.SubAccount, tc *peliqan.SubAccountClient) error {
 		if _, err := tc.ListServers(ctx); err != nil {
 			return err
 		}
@@ -372,7 +372,7 @@ func TestFaultConnectionHealth200(t *testing.T) {
 	fake, p := fanoutEnv(t, 200)
 	scanned := map[peliqan.ID]int{}
 	failedReports := map[peliqan.ID]error{}
-	for r, err := range p.ConnectionHealth(context.Background(), peliqan.HealthScanOptions{Concurrency: 16}) {
+	for r, err := range p.ConnectionHealth(context.Background(), &peliqan.HealthScanOptions{Concurrency: 16}) {
 		require.NoError(t, err)
 		if r.Verdict == peliqan.VerdictScanFailed {
 			failedReports[r.SubAccount.ID] = r.Err
@@ -402,7 +402,7 @@ func TestFaultPublishScript200(t *testing.T) {
 		refs = append(refs, peliqan.ByAccountID(sa.ID))
 	}
 	rep, err := p.PublishScript(context.Background(), peliqan.ScriptTemplate{Name: "sync_crm", Code: "print('hi')"},
-		peliqan.PublishOptions{SubAccounts: refs, Concurrency: 16})
+		&peliqan.PublishOptions{SubAccounts: refs, Concurrency: 16})
 	require.NoError(t, err)
 	failed := faultedAccounts(fake)
 	t.Logf("PublishScript: 200 customers, %d token fetches faulted, created %d, failed %d",

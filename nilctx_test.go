@@ -39,15 +39,15 @@ func nilCtxCalls(p *PartnerClient, s *SubAccountClient) (partner, tenant, funcs 
 	sync := &SyncResult{ServerID: 7, TaskID: "t-1", RunData: []RunRef{{PipelineRunID: 9, TaskID: "t-1"}}}
 	create := SubAccountCreate{ExternalID: "acme", FirstName: "Ann", LastName: "Lee", Email: "ann@acme.example", CompanyName: "Acme"}
 	name := "n"
-	pub := PublishOptions{SubAccounts: []SubAccountRef{ByAccountID(1)}}
+	pub := &PublishOptions{SubAccounts: []SubAccountRef{ByAccountID(1)}}
 	partner = map[string]func(context.Context) error{
-		"ConnectionHealth": func(ctx context.Context) error { return firstErr(p.ConnectionHealth(ctx, HealthScanOptions{})) },
+		"ConnectionHealth": func(ctx context.Context) error { return firstErr(p.ConnectionHealth(ctx, nil)) },
 		"CreateSubAccount": func(ctx context.Context) error { _, err := p.CreateSubAccount(ctx, create); return err },
 		"DeleteSubAccount": func(ctx context.Context) error { return p.DeleteSubAccount(ctx, id) },
 		"Do":               func(ctx context.Context) error { return p.Do(ctx, "GET", "/api/partner/sub-accounts/", nil, nil) },
 		"EnsureSubAccount": func(ctx context.Context) error { _, _, err := p.EnsureSubAccount(ctx, create); return err },
 		"ForEachSubAccount": func(ctx context.Context) error {
-			return p.ForEachSubAccount(ctx, 1, func(context.Context, SubAccount, *SubAccountClient) error { return nil })
+			return p.ForEachSubAccount(ctx, 1, func(context.Context, *SubAccount, *SubAccountClient) error { return nil })
 		},
 		"GetSubAccount": func(ctx context.Context) error { _, err := p.GetSubAccount(ctx, ByExternalID("acme")); return err },
 		"IntegrationToken": func(ctx context.Context) error {
@@ -64,10 +64,9 @@ func nilCtxCalls(p *PartnerClient, s *SubAccountClient) (partner, tenant, funcs 
 			return err
 		},
 		"ServerTypes":    func(ctx context.Context) error { _, err := p.ServerTypes(ctx); return err },
-		"SubAccount":     func(ctx context.Context) error { _, err := p.SubAccount(ctx, ByAccountID(id)); return err },
 		"SubAccountInfo": func(ctx context.Context) error { _, err := p.SubAccountInfo(ctx, id); return err },
 		"SubAccountToken": func(ctx context.Context) error {
-			_, err := p.SubAccountToken(ctx, ByAccountID(id), TokenOptions{})
+			_, err := p.SubAccountToken(ctx, ByAccountID(id), nil)
 			return err
 		},
 		"SubAccounts": func(ctx context.Context) error { return firstErr(p.SubAccounts(ctx, nil)) },
@@ -92,7 +91,7 @@ func nilCtxCalls(p *PartnerClient, s *SubAccountClient) (partner, tenant, funcs 
 		"Do":         func(ctx context.Context) error { return s.Do(ctx, "GET", "/api/servers/", nil, nil) },
 		"FullResync": func(ctx context.Context) error { _, err := s.FullResync(ctx, id); return err },
 		"GetFullResyncStatus": func(ctx context.Context) error {
-			_, err := s.GetFullResyncStatus(ctx, id, SyncStatusOptions{TaskID: "t-1"})
+			_, err := s.GetFullResyncStatus(ctx, id, &SyncStatusOptions{TaskID: "t-1"})
 			return err
 		},
 		"GetPipelineRuns":       func(ctx context.Context) error { _, err := s.GetPipelineRuns(ctx, []ID{1, 2}); return err },
@@ -101,7 +100,7 @@ func nilCtxCalls(p *PartnerClient, s *SubAccountClient) (partner, tenant, funcs 
 		"GetServer":             func(ctx context.Context) error { _, err := s.GetServer(ctx, id); return err },
 		"GetServerHealthStatus": func(ctx context.Context) error { _, err := s.GetServerHealthStatus(ctx, id); return err },
 		"GetServerSyncRunStatus": func(ctx context.Context) error {
-			_, err := s.GetServerSyncRunStatus(ctx, id, SyncStatusOptions{TaskID: "t-1"})
+			_, err := s.GetServerSyncRunStatus(ctx, id, &SyncStatusOptions{TaskID: "t-1"})
 			return err
 		},
 		"ConnectionTables": func(ctx context.Context) error { _, err := s.ConnectionTables(ctx, id); return err },
@@ -129,9 +128,9 @@ func nilCtxCalls(p *PartnerClient, s *SubAccountClient) (partner, tenant, funcs 
 			return firstErr(s.RowsByName(ctx, TableName{Schema: "s", Table: "t"}, nil))
 		},
 		"GetTable":       func(ctx context.Context) error { _, err := s.GetTable(ctx, id); return err },
-		"ListDatabases":  func(ctx context.Context) error { _, err := s.ListDatabases(ctx, DatabaseListOptions{}); return err },
+		"ListDatabases":  func(ctx context.Context) error { _, err := s.ListDatabases(ctx, nil); return err },
 		"ListGroups":     func(ctx context.Context) error { _, err := s.ListGroups(ctx); return err },
-		"ListRows":       func(ctx context.Context) error { _, err := s.ListRows(ctx, id, RowsOptions{}); return err },
+		"ListRows":       func(ctx context.Context) error { _, err := s.ListRows(ctx, id, nil); return err },
 		"ListScriptRuns": func(ctx context.Context) error { _, err := s.ListScriptRuns(ctx, id, nil); return err },
 		"ListScripts":    func(ctx context.Context) error { _, err := s.ListScripts(ctx); return err },
 		"ListServerRuns": func(ctx context.Context) error { _, err := s.ListServerRuns(ctx, id, nil); return err },
@@ -142,15 +141,15 @@ func nilCtxCalls(p *PartnerClient, s *SubAccountClient) (partner, tenant, funcs 
 			return err
 		},
 		"PipelineRunLogs":   func(ctx context.Context) error { _, err := s.PipelineRunLogs(ctx, id); return err },
-		"Query":             func(ctx context.Context) error { _, err := s.Query(ctx, "select 1", QueryOptions{}); return err },
+		"Query":             func(ctx context.Context) error { _, err := s.Query(ctx, "select 1", nil); return err },
 		"ReAuthoriseServer": func(ctx context.Context) error { _, err := s.ReAuthoriseServer(ctx, id); return err },
-		"Rows":              func(ctx context.Context) error { return firstErr(s.Rows(ctx, id, RowsOptions{})) },
+		"Rows":              func(ctx context.Context) error { return firstErr(s.Rows(ctx, id, nil)) },
 		"RunScript":         func(ctx context.Context) error { _, err := s.RunScript(ctx, id); return err },
 		"ScriptRunLogs":     func(ctx context.Context) error { _, err := s.ScriptRunLogs(ctx, id); return err },
 		"ScriptRuns":        func(ctx context.Context) error { return firstErr(s.ScriptRuns(ctx, id, nil)) },
 		"ServerLogs":        func(ctx context.Context) error { _, err := s.ServerLogs(ctx, id); return err },
 		"ServerRuns":        func(ctx context.Context) error { return firstErr(s.ServerRuns(ctx, id, nil)) },
-		"SyncServer":        func(ctx context.Context) error { _, err := s.SyncServer(ctx, id, SyncOptions{}); return err },
+		"SyncServer":        func(ctx context.Context) error { _, err := s.SyncServer(ctx, id, nil); return err },
 		"UpdateCell":        func(ctx context.Context) error { return s.UpdateCell(ctx, id, 1, "name", "x") },
 		"UpdateQueryTable": func(ctx context.Context) error {
 			q := "select 2"
@@ -163,21 +162,21 @@ func nilCtxCalls(p *PartnerClient, s *SubAccountClient) (partner, tenant, funcs 
 			return err
 		},
 		"WaitForScriptRun": func(ctx context.Context) error {
-			_, err := s.WaitForScriptRun(ctx, id, ScriptWaitOptions{Schedule: FixedSchedule(0)})
+			_, err := s.WaitForScriptRun(ctx, id, &ScriptWaitOptions{Schedule: FixedSchedule(0)})
 			return err
 		},
 		"WaitForSync": func(ctx context.Context) error {
-			_, err := s.WaitForSync(ctx, sync, WaitOptions{Schedule: FixedSchedule(0)})
+			_, err := s.WaitForSync(ctx, sync, &WaitOptions{Schedule: FixedSchedule(0)})
 			return err
 		},
 	}
 	funcs = map[string]func(context.Context) error{
 		"QueryAs": func(ctx context.Context) error {
-			_, err := QueryAs[map[string]any](ctx, s, "select 1", QueryOptions{})
+			_, err := QueryAs[map[string]any](ctx, s, "select 1", nil)
 			return err
 		},
 		"RowsAs": func(ctx context.Context) error {
-			return firstErr(RowsAs[map[string]any](ctx, s, id, RowsOptions{}))
+			return firstErr(RowsAs[map[string]any](ctx, s, id, nil))
 		},
 		"RowsAsByName": func(ctx context.Context) error {
 			return firstErr(RowsAsByName[map[string]any](ctx, s, TableName{Schema: "s", Table: "t"}, nil))

@@ -30,7 +30,7 @@ func BenchmarkTenantTokenCached(b *testing.B) {
 	refs := make([]SubAccountRef, tenants)
 	for i := range refs {
 		refs[i] = ByExternalID(fmt.Sprintf("customer-%04d", i))
-		tc, err := p.SubAccount(ctx, refs[i])
+		tc, err := p.SubAccount(refs[i])
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -46,7 +46,7 @@ func BenchmarkTenantTokenCached(b *testing.B) {
 		i := int(next.Add(7919)) // each goroutine starts elsewhere
 		for pb.Next() {
 			i++
-			tc, err := p.SubAccount(ctx, refs[i%tenants])
+			tc, err := p.SubAccount(refs[i%tenants])
 			if err != nil {
 				b.Error(err)
 				return

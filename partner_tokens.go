@@ -155,9 +155,10 @@ func (t IntegrationToken) MarshalJSON() ([]byte, error) {
 
 // SubAccountToken fetches a sub-account's identity token: by default the
 // non-expiring server-side one (expire=false), or the short-lived one with
-// TokenOptions{Expiring: true}. A backend rarely needs it directly:
+// &TokenOptions{Expiring: true}. A backend rarely needs it directly:
 // SubAccount gives a tenant client that fetches and caches it.
-func (p *PartnerClient) SubAccountToken(ctx context.Context, ref SubAccountRef, o TokenOptions, opts ...RequestOption) (*IdentityToken, error) {
+func (p *PartnerClient) SubAccountToken(ctx context.Context, ref SubAccountRef, pO *TokenOptions, opts ...RequestOption) (*IdentityToken, error) {
+	o := optionsOr(pO)
 	if err := ref.validate(); err != nil {
 		return nil, err
 	}

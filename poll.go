@@ -42,9 +42,11 @@ func FixedSchedule(d time.Duration) PollSchedule {
 // every value fetch returns, the last one included, on the caller's
 // goroutine.
 //
-// It returns the final value when done; fetch's error (with the value fetch
-// returned) when it fails; and ctx's own error, unwrapped, with the last
-// value seen, when ctx ends first, during a fetch or a wait. It only reads:
+// It returns the final value when done; fetch's error when it fails; and
+// ctx's own error, unwrapped, when ctx ends first, during a fetch or a wait.
+// With an error the value is always the zero value, as everywhere in this
+// package but the writes the server accepted: the last state seen reached
+// progress already. It only reads:
 // nothing is triggered again, and no goroutine or timer outlives the call.
 // A nil ctx is ErrInvalidArgument, before the first fetch.
 func pollUntil[T any](ctx context.Context, schedule PollSchedule, fetch func(context.Context) (T, bool, error), progress func(T)) (T, error) {
@@ -55,19 +57,18 @@ func pollUntil[T any](ctx context.Context, schedule PollSchedule, fetch func(con
 	if schedule == nil {
 		schedule = PeliqanSchedule()
 	}
-	var last T
+	var zero T
 	for poll := 1; ; poll++ {
 		if err := ctx.Err(); err != nil {
-			return last, err
+			return zero, err
 		}
 		v, done, err := fetch(ctx)
 		if err != nil {
 			if cerr := ctx.Err(); cerr != nil {
-				return last, cerr
+				return zero, cerr
 			}
-			return v, err
+			return zero, err
 		}
-		last = v
 		if progress != nil {
 			progress(v)
 		}
@@ -75,7 +76,7 @@ func pollUntil[T any](ctx context.Context, schedule PollSchedule, fetch func(con
 			return v, nil
 		}
 		if err := sleepCtx(ctx, schedule(poll)); err != nil {
-			return last, err
+			return zero, err
 		}
 	}
 }

@@ -141,7 +141,7 @@ func (p *PartnerClient) publish(ctx context.Context, o PublishOptions, one publi
 		wg.Add(1)
 		go func(res *PublishResult) {
 			defer func() { <-sem; wg.Done() }()
-			t, err := p.SubAccount(ctx, res.SubAccount)
+			t, err := p.SubAccount(res.SubAccount)
 			if err == nil {
 				res.Outcome, res.ID, err = one(ctx, res.SubAccount, t)
 			}
@@ -185,7 +185,8 @@ type ScriptTemplate struct {
 // (before any request) or the context ending; per-customer failures are in
 // the report (PublishReport.Err joins them). opts apply to every request
 // made for every customer.
-func (p *PartnerClient) PublishScript(ctx context.Context, tmpl ScriptTemplate, o PublishOptions, opts ...RequestOption) (*PublishReport, error) {
+func (p *PartnerClient) PublishScript(ctx context.Context, tmpl ScriptTemplate, pO *PublishOptions, opts ...RequestOption) (*PublishReport, error) {
+	o := optionsOr(pO)
 	if strings.TrimSpace(tmpl.Name) == "" {
 		return nil, invalidArg("Name", "is empty")
 	}
@@ -281,7 +282,8 @@ type QueryTableTemplate struct {
 // PublishScript: created, updated (the query differed), unchanged (nothing
 // written), or failed (ErrSchemaNotFound when the database or schema is
 // missing).
-func (p *PartnerClient) PublishQueryTable(ctx context.Context, tmpl QueryTableTemplate, o PublishOptions, opts ...RequestOption) (*PublishReport, error) {
+func (p *PartnerClient) PublishQueryTable(ctx context.Context, tmpl QueryTableTemplate, pO *PublishOptions, opts ...RequestOption) (*PublishReport, error) {
+	o := optionsOr(pO)
 	switch {
 	case strings.TrimSpace(tmpl.Name) == "":
 		return nil, invalidArg("Name", "is empty")
@@ -297,7 +299,7 @@ func (p *PartnerClient) PublishQueryTable(ctx context.Context, tmpl QueryTableTe
 }
 
 func (p *PartnerClient) publishQueryTable(ctx context.Context, ref SubAccountRef, t *SubAccountClient, tmpl QueryTableTemplate, opts []RequestOption) (PublishOutcome, ID, error) {
-	dbs, err := t.ListDatabases(ctx, DatabaseListOptions{IncludeTables: true}, opts...)
+	dbs, err := t.ListDatabases(ctx, &DatabaseListOptions{IncludeTables: true}, opts...)
 	if err != nil {
 		return PublishFailed, 0, err
 	}

@@ -243,7 +243,7 @@ func TestPublishScriptCreateThenNoWritesThenUpdate(t *testing.T) {
 	ctx := context.Background()
 	tmpl := ScriptTemplate{Name: "nightly_export", Code: "print('v1')", Group: "Templates",
 		Schedule: &Schedule{Interval: 24 * time.Hour, StartTime: At(2, 0), Weekdays: []time.Weekday{time.Monday}}}
-	opts := PublishOptions{SubAccounts: refs(1, 2, 3), Concurrency: 2}
+	opts := &PublishOptions{SubAccounts: refs(1, 2, 3), Concurrency: 2}
 
 	rep, err := p.PublishScript(ctx, tmpl, opts)
 	require.NoError(t, err)
@@ -271,7 +271,7 @@ func TestPublishScriptCreateThenNoWritesThenUpdate(t *testing.T) {
 
 	// A new version updates in place; the schedule, unchanged, is not sent.
 	tmpl.Code = "print('v2')"
-	rep3, err := p.PublishScript(ctx, tmpl, PublishOptions{SubAccounts: refs(2)})
+	rep3, err := p.PublishScript(ctx, tmpl, &PublishOptions{SubAccounts: refs(2)})
 	require.NoError(t, err)
 	assert.Equal(t, []PublishOutcome{PublishUpdated}, outcomes(rep3))
 	assert.Equal(t, fmt.Sprintf("PATCH /api/interfaces/%d/", rep.Results[1].ID), f.writes(2)[1])
@@ -285,7 +285,7 @@ func TestPublishScriptOneCustomerFails(t *testing.T) {
 	f.tenant(2).failOn = routes.ListScripts
 	f.tenant(3).groups = []Group{{ID: 301, Name: "Default"}} // no "Templates"
 	rep, err := p.PublishScript(context.Background(), ScriptTemplate{Name: "s", Code: "x", Group: "Templates"},
-		PublishOptions{SubAccounts: refs(1, 2, 3, 4)})
+		&PublishOptions{SubAccounts: refs(1, 2, 3, 4)})
 	require.NoError(t, err, "per-customer failures are in the report")
 	assert.Equal(t, []PublishOutcome{PublishCreated, PublishFailed, PublishFailed, PublishCreated}, outcomes(rep))
 	assert.ErrorIs(t, rep.Results[1].Err, ErrServer)
@@ -311,26 +311,26 @@ func TestPublishCreatedButAnswerCutShort(t *testing.T) {
 	p, f := newPubFake(t, 1)
 	ctx := context.Background()
 	f.tenant(1).cutShort = routes.CreateScript
-	rep, err := p.PublishScript(ctx, ScriptTemplate{Name: "s", Code: "x"}, PublishOptions{SubAccounts: refs(1)})
+	rep, err := p.PublishScript(ctx, ScriptTemplate{Name: "s", Code: "x"}, &PublishOptions{SubAccounts: refs(1)})
 	require.NoError(t, err)
 	res := rep.Results[0]
 	assert.Equal(t, PublishFailed, res.Outcome)
 	assert.ErrorIs(t, res.Err, ErrMalformedResponse)
 	assert.Equal(t, ID(10001), res.ID, "the script that was made")
-	rep, err = p.PublishScript(ctx, ScriptTemplate{Name: "s", Code: "x"}, PublishOptions{SubAccounts: refs(1)})
+	rep, err = p.PublishScript(ctx, ScriptTemplate{Name: "s", Code: "x"}, &PublishOptions{SubAccounts: refs(1)})
 	require.NoError(t, err)
 	assert.Equal(t, []PublishOutcome{PublishUnchanged}, outcomes(rep))
 	assert.Equal(t, ID(10001), rep.Results[0].ID)
 
 	f.tenant(1).cutShort = routes.CreateQueryTable
 	tmpl := QueryTableTemplate{Name: "q", Query: "select 1"}
-	rep, err = p.PublishQueryTable(ctx, tmpl, PublishOptions{SubAccounts: refs(1)})
+	rep, err = p.PublishQueryTable(ctx, tmpl, &PublishOptions{SubAccounts: refs(1)})
 	require.NoError(t, err)
 	res = rep.Results[0]
 	assert.Equal(t, PublishFailed, res.Outcome)
 	assert.ErrorIs(t, res.Err, ErrMalformedResponse)
 	assert.Equal(t, ID(10002), res.ID, "the table that was made")
-	rep, err = p.PublishQueryTable(ctx, tmpl, PublishOptions{SubAccounts: refs(1)})
+	rep, err = p.PublishQueryTable(ctx, tmpl, &PublishOptions{SubAccounts: refs(1)})
 	require.NoError(t, err)
 	assert.Equal(t, []PublishOutcome{PublishUnchanged}, outcomes(rep))
 	assert.Len(t, f.writes(1), 2, "one create each, never a second")
@@ -343,7 +343,7 @@ func TestPublishScriptFirstGroupAndExistingScript(t *testing.T) {
 	// An existing script of that name in another group, unscheduled, old code.
 	tn.scripts[55] = map[string]any{"id": 55, "name": "s", "group": 102, "raw_script": "old", "settings": map[string]any{"notify": true}}
 	rep, err := p.PublishScript(context.Background(), ScriptTemplate{Name: "s", Code: "new",
-		Schedule: &Schedule{Interval: time.Hour}}, PublishOptions{SubAccounts: refs(1)})
+		Schedule: &Schedule{Interval: time.Hour}}, &PublishOptions{SubAccounts: refs(1)})
 	require.NoError(t, err)
 	assert.Equal(t, []PublishOutcome{PublishUpdated}, outcomes(rep))
 	assert.Equal(t, ID(55), rep.Results[0].ID)
@@ -353,7 +353,7 @@ func TestPublishScriptFirstGroupAndExistingScript(t *testing.T) {
 
 	// No groups at all: that customer fails.
 	tn.groups = []Group{}
-	rep, err = p.PublishScript(context.Background(), ScriptTemplate{Name: "other"}, PublishOptions{SubAccounts: refs(1)})
+	rep, err = p.PublishScript(context.Background(), ScriptTemplate{Name: "other"}, &PublishOptions{SubAccounts: refs(1)})
 	require.NoError(t, err)
 	assert.ErrorIs(t, rep.Results[0].Err, ErrGroupNotFound)
 }
@@ -363,7 +363,7 @@ func TestPublishQueryTable(t *testing.T) {
 	p, f := newPubFake(t, 2)
 	ctx := context.Background()
 	tmpl := QueryTableTemplate{Name: "big_orders", Query: "select * from orders where total > 100", Schema: "reports"}
-	opts := PublishOptions{SubAccounts: refs(1, 2)}
+	opts := &PublishOptions{SubAccounts: refs(1, 2)}
 
 	rep, err := p.PublishQueryTable(ctx, tmpl, opts)
 	require.NoError(t, err)
@@ -385,7 +385,7 @@ func TestPublishQueryTable(t *testing.T) {
 	assert.Equal(t, fmt.Sprintf("PATCH /api/database/tables/%d/", rep.Results[0].ID), f.writes(1)[1])
 
 	rep, err = p.PublishQueryTable(ctx, QueryTableTemplate{Name: "x", Query: "select 1", Database: "conn_1", Schema: "nope"},
-		PublishOptions{SubAccounts: refs(1)})
+		&PublishOptions{SubAccounts: refs(1)})
 	require.NoError(t, err)
 	assert.ErrorIs(t, rep.Results[0].Err, ErrSchemaNotFound)
 }
@@ -394,14 +394,14 @@ func TestPublishInvalidInput(t *testing.T) {
 	t.Parallel()
 	p, f := newPubFake(t, 1)
 	ctx := context.Background()
-	ok := PublishOptions{SubAccounts: refs(1)}
+	ok := &PublishOptions{SubAccounts: refs(1)}
 	cases := map[string]error{}
 	_, cases["no name"] = p.PublishScript(ctx, ScriptTemplate{}, ok)
 	_, cases["bad schedule"] = p.PublishScript(ctx, ScriptTemplate{Name: "a", Schedule: &Schedule{Interval: time.Second}}, ok)
-	_, cases["no customers"] = p.PublishScript(ctx, ScriptTemplate{Name: "a"}, PublishOptions{})
-	_, cases["zero ref"] = p.PublishScript(ctx, ScriptTemplate{Name: "a"}, PublishOptions{SubAccounts: []SubAccountRef{{}}})
-	_, cases["twice"] = p.PublishScript(ctx, ScriptTemplate{Name: "a"}, PublishOptions{SubAccounts: refs(1, 1)})
-	_, cases["concurrency"] = p.PublishScript(ctx, ScriptTemplate{Name: "a"}, PublishOptions{SubAccounts: refs(1), Concurrency: -1})
+	_, cases["no customers"] = p.PublishScript(ctx, ScriptTemplate{Name: "a"}, nil)
+	_, cases["zero ref"] = p.PublishScript(ctx, ScriptTemplate{Name: "a"}, &PublishOptions{SubAccounts: []SubAccountRef{{}}})
+	_, cases["twice"] = p.PublishScript(ctx, ScriptTemplate{Name: "a"}, &PublishOptions{SubAccounts: refs(1, 1)})
+	_, cases["concurrency"] = p.PublishScript(ctx, ScriptTemplate{Name: "a"}, &PublishOptions{SubAccounts: refs(1), Concurrency: -1})
 	_, cases["table no query"] = p.PublishQueryTable(ctx, QueryTableTemplate{Name: "a"}, ok)
 	_, cases["bad option"] = p.PublishScript(ctx, ScriptTemplate{Name: "a"}, ok, WithHeader("Authorization", "x"))
 	//nolint:staticcheck // a nil context is the point
@@ -417,7 +417,7 @@ func TestPublishCancelledContext(t *testing.T) {
 	p, f := newPubFake(t, 2)
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
-	rep, err := p.PublishScript(ctx, ScriptTemplate{Name: "a"}, PublishOptions{SubAccounts: refs(1, 2)})
+	rep, err := p.PublishScript(ctx, ScriptTemplate{Name: "a"}, &PublishOptions{SubAccounts: refs(1, 2)})
 	assert.Equal(t, context.Canceled, err)
 	require.NotNil(t, rep)
 	for _, r := range rep.Results {

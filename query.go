@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"net/http"
 	"strings"
 
 	"github.com/peliqan-community/peliqan-go/internal/routes"
@@ -77,13 +76,15 @@ type QueryResult struct {
 
 // Query runs a SQL query on the customer's warehouse (Peliqan's Trino
 // records endpoint) and returns the columns and every record. The service
-// answers a failing query with 200 and an "error" member: that comes back as
-// an *APIError whose Message is the service's message (StatusCode is 200,
-// so it matches none of the status sentinels).
+// answers a failing query (a syntax error, an unknown table) with 200 and an
+// "error" member: that comes back as a *QueryError with the service's
+// message, matching ErrValidation. HTTP failures are *APIError as
+// everywhere else.
 //
 // The whole result is read into memory (capped by WithMaxResponseBytes):
 // use Rows to stream a large table.
-func (s *SubAccountClient) Query(ctx context.Context, sql string, o QueryOptions, opts ...RequestOption) (*QueryResult, error) {
+func (s *SubAccountClient) Query(ctx context.Context, sql string, pO *QueryOptions, opts ...RequestOption) (*QueryResult, error) {
+	o := optionsOr(pO)
 	if strings.TrimSpace(sql) == "" {
 		return nil, invalidArg("sql", "is empty")
 	}
@@ -96,7 +97,6 @@ func (s *SubAccountClient) Query(ctx context.Context, sql string, o QueryOptions
 	var (
 		res    *QueryResult
 		errMsg string
-		data   []byte
 	)
 	resp := new(Response)
 	cl := &call{route: route, body: body, decode: func(b []byte) error {
@@ -109,7 +109,7 @@ func (s *SubAccountClient) Query(ctx context.Context, sql string, o QueryOptions
 			return err
 		}
 		if msg := queryErrorMessage(w.Error); msg != "" {
-			errMsg, data = msg, b
+			errMsg = msg
 			return nil
 		}
 		res = &QueryResult{Columns: w.Columns, raw: w.Records, Rows: make([][]any, len(w.Records))}
@@ -133,15 +133,25 @@ func (s *SubAccountClient) Query(ctx context.Context, sql string, o QueryOptions
 		return nil, err
 	}
 	if errMsg != "" {
-		status := resp.StatusCode
-		if status == 0 {
-			status = http.StatusOK
-		}
-		return nil, &APIError{StatusCode: status, Message: errMsg, Method: route.Method,
-			Path: route.Path, Attempts: resp.Attempts, Body: data}
+		return nil, &QueryError{Message: errMsg, Attempts: resp.Attempts}
 	}
 	return res, nil
 }
+
+// QueryError is a query the service ran and refused: it answered 200 with
+// an error message (SQL syntax, an unknown table or column). It matches
+// ErrValidation: the request was not accepted, and sending it again will
+// not help. The SQL itself is not kept, since it may carry values.
+type QueryError struct {
+	Message  string // the service's message
+	Attempts int
+}
+
+// Error gives the service's message.
+func (e *QueryError) Error() string { return "peliqan: query failed: " + e.Message }
+
+// Is reports whether target is ErrValidation.
+func (e *QueryError) Is(target error) bool { return target == ErrValidation }
 
 // queryErrorMessage reads the "error" member of a records answer: a
 // string, or an object with a message; null, "", false, {} and [] mean no
@@ -216,11 +226,12 @@ func ScanQuery[T any](res *QueryResult) ([]T, error) {
 }
 
 // QueryAs runs Query and decodes every record into a T with ScanQuery.
-func QueryAs[T any](ctx context.Context, s *SubAccountClient, sql string, o QueryOptions, opts ...RequestOption) ([]T, error) {
+func QueryAs[T any](ctx context.Context, s *SubAccountClient, sql string, pO *QueryOptions, opts ...RequestOption) ([]T, error) {
+	o := optionsOr(pO)
 	if s == nil {
 		return nil, invalidArg("client", "nil *SubAccountClient")
 	}
-	res, err := s.Query(ctx, sql, o, opts...)
+	res, err := s.Query(ctx, sql, &o, opts...)
 	if err != nil {
 		return nil, err
 	}

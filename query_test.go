@@ -19,7 +19,7 @@ func TestQuery(t *testing.T) {
 	s, mt := dtClient(t)
 	n := dtExpect(t, mt, "POST", "/api/database/resource/trino/records/", "",
 		`{"query": "SELECT id, email FROM orders WHERE total > 10 AND x < 3"}`, 200, trinoAnswer)
-	res, err := s.Query(context.Background(), "SELECT id, email FROM orders WHERE total > 10 AND x < 3", QueryOptions{})
+	res, err := s.Query(context.Background(), "SELECT id, email FROM orders WHERE total > 10 AND x < 3", nil)
 	require.NoError(t, err)
 	assert.EqualValues(t, 1, n.Load())
 	assert.Equal(t, []Column{{"id", "bigint"}, {"email", "varchar"}, {"total", "decimal(10,2)"}, {"vip", "boolean"}}, res.Columns)
@@ -51,7 +51,7 @@ func TestQueryOptionsAndQueryAs(t *testing.T) {
 	type one struct {
 		N int `json:"n"`
 	}
-	got, err := QueryAs[one](context.Background(), s, "select 1 as n", QueryOptions{Database: "dw_42", Schema: "public"})
+	got, err := QueryAs[one](context.Background(), s, "select 1 as n", &QueryOptions{Database: "dw_42", Schema: "public"})
 	require.NoError(t, err)
 	assert.Equal(t, []one{{1}}, got)
 }
@@ -66,14 +66,14 @@ func TestQueryServerErrorIn200(t *testing.T) {
 			t.Parallel()
 			s, mt := dtClient(t)
 			n := dtExpect(t, mt, "POST", "/api/database/resource/trino/records/", "", `{"query": "select nope"}`, 200, body)
-			_, err := s.Query(context.Background(), "select nope", QueryOptions{})
-			var ae *APIError
-			require.ErrorAs(t, err, &ae)
-			assert.Equal(t, "line 1:8: Column 'nope' cannot be resolved", ae.Message)
-			assert.Equal(t, 200, ae.StatusCode)
-			assert.Equal(t, "POST", ae.Method)
-			assert.Equal(t, "/api/database/resource/trino/records/", ae.Path)
-			assert.Contains(t, ae.Error(), "cannot be resolved")
+			_, err := s.Query(context.Background(), "select nope", nil)
+			var qe *QueryError
+			require.ErrorAs(t, err, &qe)
+			assert.Equal(t, "line 1:8: Column 'nope' cannot be resolved", qe.Message)
+			assert.ErrorIs(t, err, ErrValidation, "the query was not accepted")
+			assert.NotErrorAs(t, err, new(*APIError), "no HTTP status failed")
+			assert.Contains(t, qe.Error(), "cannot be resolved")
+			assert.Equal(t, 1, qe.Attempts)
 			assert.EqualValues(t, 1, n.Load(), "a POST is sent once")
 		})
 	}
@@ -95,7 +95,7 @@ func TestQueryEmptyErrorIsSuccess(t *testing.T) {
 	s, mt := dtClient(t)
 	dtExpect(t, mt, "POST", "/api/database/resource/trino/records/", "", `{"query": "select 1"}`, 200,
 		`{"records": [], "columns": [["x", "integer"]], "error": ""}`)
-	res, err := s.Query(context.Background(), "select 1", QueryOptions{})
+	res, err := s.Query(context.Background(), "select 1", nil)
 	require.NoError(t, err)
 	assert.Empty(t, res.Rows)
 	assert.Len(t, res.Columns, 1)
@@ -106,21 +106,21 @@ func TestQueryHTTPErrorAndBadBody(t *testing.T) {
 	s, mt := dtClient(t)
 	dtExpect(t, mt, "POST", "/api/database/resource/trino/records/", "", `{"query": "select 1"}`, 400,
 		`{"error": "ERROR_QUERY", "detail": "syntax"}`)
-	_, err := s.Query(context.Background(), "select 1", QueryOptions{})
+	_, err := s.Query(context.Background(), "select 1", nil)
 	assert.ErrorIs(t, err, ErrValidation)
 
 	s2, mt2 := dtClient(t)
 	dtExpect(t, mt2, "POST", "/api/database/resource/trino/records/", "", `{"query": "select 1"}`, 200, `<html>`)
-	_, err = s2.Query(context.Background(), "select 1", QueryOptions{})
+	_, err = s2.Query(context.Background(), "select 1", nil)
 	assert.ErrorIs(t, err, ErrMalformedResponse)
 }
 
 func TestQueryInvalidArguments(t *testing.T) {
 	t.Parallel()
 	s, mt := dtClient(t)
-	_, err := s.Query(context.Background(), "  \n", QueryOptions{})
+	_, err := s.Query(context.Background(), "  \n", nil)
 	assert.ErrorIs(t, err, ErrInvalidArgument)
-	_, err = QueryAs[map[string]any](context.Background(), nil, "select 1", QueryOptions{})
+	_, err = QueryAs[map[string]any](context.Background(), nil, "select 1", nil)
 	assert.ErrorIs(t, err, ErrInvalidArgument)
 	_, err = ScanQuery[map[string]any](nil)
 	assert.ErrorIs(t, err, ErrInvalidArgument)

@@ -98,7 +98,8 @@ func (e *RowsDecodeError) Unwrap() error { return e.Err }
 //
 // The route is documented; its paging (page, size, and the count / next /
 // previous / results answer) is inferred.
-func (s *SubAccountClient) ListRows(ctx context.Context, tableID ID, o RowsOptions, opts ...RequestOption) (*Page[Row], error) {
+func (s *SubAccountClient) ListRows(ctx context.Context, tableID ID, pO *RowsOptions, opts ...RequestOption) (*Page[Row], error) {
+	o := optionsOr(pO)
 	id, err := tableID.param("table id")
 	if err != nil {
 		return nil, err
@@ -150,7 +151,8 @@ func (s *SubAccountClient) ListRows(ctx context.Context, tableID ID, o RowsOptio
 // A page stays open while your loop body runs for its rows, so the
 // per-attempt timeout (WithTimeout, or WithAttemptTimeout for this call)
 // covers your processing time of one page too.
-func (s *SubAccountClient) Rows(ctx context.Context, tableID ID, o RowsOptions, opts ...RequestOption) iter.Seq2[Row, error] {
+func (s *SubAccountClient) Rows(ctx context.Context, tableID ID, pO *RowsOptions, opts ...RequestOption) iter.Seq2[Row, error] {
+	o := optionsOr(pO)
 	return streamRows[Row](ctx, s.c, tableID, o, true, opts)
 }
 
@@ -158,7 +160,8 @@ func (s *SubAccountClient) Rows(ctx context.Context, tableID ID, o RowsOptions, 
 // the fields' user-facing names, or any type encoding/json can fill). A row
 // that does not fit T ends the iteration with a *DecodeError holding a
 // *RowsDecodeError.
-func RowsAs[T any](ctx context.Context, s *SubAccountClient, tableID ID, o RowsOptions, opts ...RequestOption) iter.Seq2[T, error] {
+func RowsAs[T any](ctx context.Context, s *SubAccountClient, tableID ID, pO *RowsOptions, opts ...RequestOption) iter.Seq2[T, error] {
+	o := optionsOr(pO)
 	if s == nil {
 		return func(yield func(T, error) bool) {
 			var zero T

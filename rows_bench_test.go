@@ -105,7 +105,7 @@ func streamAll(b *testing.B, s *SubAccountClient, n int) (float64, uint64) {
 	runtime.GC()
 	start := time.Now()
 	got := 0
-	for r, err := range s.Rows(context.Background(), ID(n), RowsOptions{Size: 1000}) {
+	for r, err := range s.Rows(context.Background(), ID(n), &RowsOptions{Size: 1000}) {
 		if err != nil {
 			b.Fatal(err)
 		}

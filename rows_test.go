@@ -97,7 +97,7 @@ func TestRowsFollowsNextAcrossPages(t *testing.T) {
 		}
 		fmt.Fprintf(w, `{"count": 5, "next": %s, "previous": null, "results": %s}`, next, rowsJSON((page-1)*2, min(page*2, 5)))
 	})
-	rows, err := collectRows(t, s.Rows(context.Background(), 10, RowsOptions{Size: 2}))
+	rows, err := collectRows(t, s.Rows(context.Background(), 10, &RowsOptions{Size: 2}))
 	require.NoError(t, err)
 	require.Len(t, rows, 5)
 	for i, r := range rows {
@@ -121,7 +121,7 @@ func TestRowsDataShapeWithNextAfterRows(t *testing.T) {
 		}
 		fmt.Fprintf(w, `{"data": %s, "meta": {"a": [1, {"b": 2}]}, "next": %s}`, rowsJSON((page-1)*3, page*3), next)
 	})
-	rows, err := collectRows(t, s.Rows(context.Background(), 3, RowsOptions{Size: 3, Fields: []string{"id", "name"}}))
+	rows, err := collectRows(t, s.Rows(context.Background(), 3, &RowsOptions{Size: 3, Fields: []string{"id", "name"}}))
 	require.NoError(t, err)
 	assert.Len(t, rows, 6)
 	assert.Equal(t, []url.Values{
@@ -137,7 +137,7 @@ func TestRowsPageNumberOnlyServer(t *testing.T) {
 		page := atoiDefault(r.URL.Query().Get("page"), 1)
 		fmt.Fprintf(w, `{"results": %s, "count": "250"}`, rowsJSON((page-1)*100, min(page*100, 250)))
 	})
-	rows, err := collectRows(t, s.Rows(context.Background(), 4, RowsOptions{}))
+	rows, err := collectRows(t, s.Rows(context.Background(), 4, nil))
 	require.NoError(t, err)
 	assert.Len(t, rows, 250)
 	assert.Equal(t, []url.Values{
@@ -152,7 +152,7 @@ func TestRowsStartPageAndBareArray(t *testing.T) {
 	s, rs := newRowsSrv(t, 4, func(w http.ResponseWriter, r *http.Request) {
 		fmt.Fprint(w, rowsJSON(0, 3))
 	})
-	rows, err := collectRows(t, s.Rows(context.Background(), 4, RowsOptions{Page: 5, Size: 3}))
+	rows, err := collectRows(t, s.Rows(context.Background(), 4, &RowsOptions{Page: 5, Size: 3}))
 	require.NoError(t, err)
 	assert.Len(t, rows, 3, "a bare array is a single page")
 	assert.Equal(t, []url.Values{q("user_field_names=true&size=3&page=5")}, rs.seen())
@@ -163,7 +163,7 @@ func TestRowsResultsNull(t *testing.T) {
 	s, rs := newRowsSrv(t, 5, func(w http.ResponseWriter, r *http.Request) {
 		fmt.Fprint(w, `{"count": 0, "next": null, "previous": null, "results": null}`)
 	})
-	rows, err := collectRows(t, s.Rows(context.Background(), 5, RowsOptions{}))
+	rows, err := collectRows(t, s.Rows(context.Background(), 5, nil))
 	require.NoError(t, err)
 	assert.Empty(t, rows)
 	assert.Len(t, rs.seen(), 1)
@@ -198,7 +198,7 @@ func TestRowsEarlyBreakClosesTheBody(t *testing.T) {
 		once.Do(func() { close(closed) })
 	})
 	n := 0
-	for r, err := range s.Rows(context.Background(), 6, RowsOptions{}) {
+	for r, err := range s.Rows(context.Background(), 6, nil) {
 		require.NoError(t, err)
 		assert.Equal(t, json.Number(strconv.Itoa(n)), r["id"])
 		n++
@@ -229,7 +229,7 @@ func TestRowsTruncatedMidRow(t *testing.T) {
 	})
 	var got []Row
 	var errs []error
-	for r, err := range s.Rows(context.Background(), 8, RowsOptions{Size: 2}) {
+	for r, err := range s.Rows(context.Background(), 8, &RowsOptions{Size: 2}) {
 		if err != nil {
 			errs = append(errs, err)
 			continue
@@ -256,7 +256,7 @@ func TestRowsTruncatedBetweenRows(t *testing.T) {
 	s, _ := newRowsSrv(t, 8, func(w http.ResponseWriter, r *http.Request) {
 		fmt.Fprintf(w, `{"count": 4, "next": null, "results": [%s`, rowJSON(0))
 	})
-	rows, err := collectRows(t, s.Rows(context.Background(), 8, RowsOptions{}))
+	rows, err := collectRows(t, s.Rows(context.Background(), 8, nil))
 	assert.Len(t, rows, 1)
 	var rde *RowsDecodeError
 	require.ErrorAs(t, err, &rde)
@@ -277,7 +277,7 @@ func TestRowsNotJSON(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
 			s, _ := newRowsSrv(t, 9, func(w http.ResponseWriter, r *http.Request) { fmt.Fprint(w, body) })
-			_, err := collectRows(t, s.Rows(context.Background(), 9, RowsOptions{}))
+			_, err := collectRows(t, s.Rows(context.Background(), 9, nil))
 			assert.ErrorIs(t, err, ErrMalformedResponse)
 			var rde *RowsDecodeError
 			assert.ErrorAs(t, err, &rde)
@@ -295,7 +295,7 @@ func TestRowsAPIErrorOnALaterPage(t *testing.T) {
 		}
 		fmt.Fprintf(w, `{"next": 2, "results": %s}`, rowsJSON(0, 2))
 	})
-	rows, err := collectRows(t, s.Rows(context.Background(), 2, RowsOptions{Size: 2}))
+	rows, err := collectRows(t, s.Rows(context.Background(), 2, &RowsOptions{Size: 2}))
 	assert.Len(t, rows, 2)
 	assert.ErrorIs(t, err, ErrNotFound)
 	var ae *APIError
@@ -313,7 +313,7 @@ func TestRowsContextCancelledBetweenPages(t *testing.T) {
 	defer cancel()
 	n := 0
 	var gotErr error
-	for _, err := range s.Rows(ctx, 2, RowsOptions{Size: 2}) {
+	for _, err := range s.Rows(ctx, 2, &RowsOptions{Size: 2}) {
 		if err != nil {
 			gotErr = err
 			break
@@ -333,7 +333,7 @@ func TestRowsStopsOnARepeatingServer(t *testing.T) {
 	s, rs := newRowsSrv(t, 2, func(w http.ResponseWriter, r *http.Request) {
 		fmt.Fprintf(w, `{"next": "?page=2", "results": %s}`, rowsJSON(0, 2))
 	})
-	rows, err := collectRows(t, s.Rows(context.Background(), 2, RowsOptions{Size: 2}))
+	rows, err := collectRows(t, s.Rows(context.Background(), 2, &RowsOptions{Size: 2}))
 	require.NoError(t, err)
 	assert.Len(t, rows, 4, "page 2 read once, then the loop is noticed")
 	assert.Len(t, rs.seen(), 2)
@@ -345,7 +345,7 @@ func TestRowsStopsWhenNextGoesBack(t *testing.T) {
 		page := atoiDefault(r.URL.Query().Get("page"), 1)
 		fmt.Fprintf(w, `{"next": "?page=%d", "results": %s}`, map[int]int{1: 2, 2: 3, 3: 2}[page], rowsJSON(0, 1))
 	})
-	rows, err := collectRows(t, s.Rows(context.Background(), 2, RowsOptions{Size: 1}))
+	rows, err := collectRows(t, s.Rows(context.Background(), 2, &RowsOptions{Size: 1}))
 	require.NoError(t, err)
 	assert.Len(t, rows, 3)
 	assert.Len(t, rs.seen(), 3)
@@ -378,7 +378,7 @@ func TestRowsAs(t *testing.T) {
 		fmt.Fprint(w, `{"count": 3, "results": [{"id": 1, "name": "a", "total": 1.5, "extra": [1]}, {"id": 2, "name": "b", "total": null}]}`)
 	})
 	var got []orderRow
-	for o, err := range RowsAs[orderRow](context.Background(), s, 11, RowsOptions{Size: 2}) {
+	for o, err := range RowsAs[orderRow](context.Background(), s, 11, &RowsOptions{Size: 2}) {
 		require.NoError(t, err)
 		got = append(got, o)
 	}
@@ -389,7 +389,7 @@ func TestRowsAs(t *testing.T) {
 	})
 	var n int
 	var gotErr error
-	for _, err := range RowsAs[orderRow](context.Background(), s2, 12, RowsOptions{}) {
+	for _, err := range RowsAs[orderRow](context.Background(), s2, 12, nil) {
 		if err != nil {
 			gotErr = err
 			break
@@ -406,7 +406,7 @@ func TestRowsInvalidArguments(t *testing.T) {
 	t.Parallel()
 	s, mt := dtClient(t)
 	ctx := context.Background()
-	for name, o := range map[string]RowsOptions{
+	for name, o := range map[string]*RowsOptions{
 		"size 1001":   {Size: 1001},
 		"size -1":     {Size: -1},
 		"page -1":     {Page: -1},
@@ -418,14 +418,14 @@ func TestRowsInvalidArguments(t *testing.T) {
 		_, err = s.ListRows(ctx, 1, o)
 		assert.ErrorIs(t, err, ErrInvalidArgument, name)
 	}
-	_, err := collectRows(t, s.Rows(ctx, 0, RowsOptions{}))
+	_, err := collectRows(t, s.Rows(ctx, 0, nil))
 	assert.ErrorIs(t, err, ErrInvalidArgument)
-	_, err = s.ListRows(ctx, 0, RowsOptions{})
+	_, err = s.ListRows(ctx, 0, nil)
 	assert.ErrorIs(t, err, ErrInvalidArgument)
 	//nolint:staticcheck // a nil context is the point
-	_, err = collectRows(t, s.Rows(nil, 1, RowsOptions{}))
+	_, err = collectRows(t, s.Rows(nil, 1, nil))
 	assert.ErrorIs(t, err, ErrInvalidArgument)
-	for _, err := range RowsAs[orderRow](ctx, nil, 1, RowsOptions{}) {
+	for _, err := range RowsAs[orderRow](ctx, nil, 1, nil) {
 		assert.ErrorIs(t, err, ErrInvalidArgument)
 	}
 	assert.Zero(t, mt.GetTotalCallCount())
@@ -438,7 +438,7 @@ func TestListRows(t *testing.T) {
 		`{"count": 9, "next": "https://api.test/base/api/database/rows/table/10/?page=4&size=2", "previous": null,
 		  "results": [{"id": 5, "v": 1.25}, {"id": 6, "v": null}]}`)
 	var resp Response
-	p, err := s.ListRows(context.Background(), 10, RowsOptions{Page: 3, Size: 2}, WithResponse(&resp))
+	p, err := s.ListRows(context.Background(), 10, &RowsOptions{Page: 3, Size: 2}, WithResponse(&resp))
 	require.NoError(t, err)
 	assert.Equal(t, []Row{{"id": json.Number("5"), "v": json.Number("1.25")}, {"id": json.Number("6"), "v": nil}}, p.Items)
 	assert.True(t, p.HasNext)
@@ -448,14 +448,14 @@ func TestListRows(t *testing.T) {
 	require.NotNil(t, p.Response)
 
 	dtExpect(t, mt, "GET", "/api/database/rows/table/11/", "user_field_names=true&size=100", "", 200, `{"results": null}`)
-	p, err = s.ListRows(context.Background(), 11, RowsOptions{})
+	p, err = s.ListRows(context.Background(), 11, nil)
 	require.NoError(t, err)
 	assert.NotNil(t, p.Items)
 	assert.Empty(t, p.Items)
 	assert.False(t, p.HasNext)
 
 	dtExpect(t, mt, "GET", "/api/database/rows/table/12/", "user_field_names=true&size=100", "", 200, `{"results": [{"id": 1}, {"id`)
-	_, err = s.ListRows(context.Background(), 12, RowsOptions{})
+	_, err = s.ListRows(context.Background(), 12, nil)
 	var rde *RowsDecodeError
 	require.ErrorAs(t, err, &rde)
 	assert.Equal(t, RowsDecodeError{TableID: 12, Page: 1, Row: 1, Err: rde.Err}, *rde)
@@ -499,7 +499,7 @@ func TestRowsAttemptTimeoutMidPage(t *testing.T) {
 		case <-r.Context().Done():
 		}
 	})
-	rows, err := collectRows(t, s.Rows(context.Background(), 13, RowsOptions{}, WithAttemptTimeout(100*time.Millisecond)))
+	rows, err := collectRows(t, s.Rows(context.Background(), 13, nil, WithAttemptTimeout(100*time.Millisecond)))
 	assert.Len(t, rows, 1)
 	var te *TransportError
 	require.ErrorAs(t, err, &te)
@@ -526,7 +526,7 @@ func TestRowsAsCustomDecoderErrorIsADecodeError(t *testing.T) {
 	})
 	n := 0
 	var gotErr error
-	for _, err := range RowsAs[pickyRow](context.Background(), s, 14, RowsOptions{}) {
+	for _, err := range RowsAs[pickyRow](context.Background(), s, 14, nil) {
 		if err != nil {
 			gotErr = err
 			break
@@ -557,7 +557,7 @@ func TestRowsRetriesAPageThatFailsBeforeItsBody(t *testing.T) {
 		}
 		fmt.Fprintf(w, `{"count": 4, "results": %s}`, rowsJSON((page-1)*2, page*2))
 	})
-	rows, err := collectRows(t, s.Rows(context.Background(), 15, RowsOptions{Size: 2}))
+	rows, err := collectRows(t, s.Rows(context.Background(), 15, &RowsOptions{Size: 2}))
 	require.NoError(t, err)
 	assert.Len(t, rows, 4)
 	assert.Equal(t, []url.Values{

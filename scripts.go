@@ -366,9 +366,11 @@ type ScriptWaitOptions struct {
 // WaitForScriptRun polls a run until it is no longer running (see
 // IsRunning) and returns its final state. A run that ended in error is not
 // an error here: look at the run's Status. Polls follow o.Schedule, by
-// default Peliqan's own (PeliqanSchedule), as WaitForSync does. Bound the wait with ctx; when ctx
-// ends first its error comes back with the last state read.
-func (s *SubAccountClient) WaitForScriptRun(ctx context.Context, runID ID, o ScriptWaitOptions, opts ...RequestOption) (*ScriptRun, error) {
+// default Peliqan's own (PeliqanSchedule), as WaitForSync does. Bound the
+// wait with ctx; when ctx ends first its error comes back alone (nil run):
+// the last state read reached o.Progress.
+func (s *SubAccountClient) WaitForScriptRun(ctx context.Context, runID ID, pO *ScriptWaitOptions, opts ...RequestOption) (*ScriptRun, error) {
+	o := optionsOr(pO)
 	if _, err := runID.param("run id"); err != nil {
 		return nil, err
 	}

@@ -191,7 +191,7 @@ func TestWaitForScriptRun(t *testing.T) {
 		return httpmock.NewStringResponse(200, `{"id": 501, "running": false, "status": "ERROR"}`), nil
 	})
 	var seen []bool
-	run, err := s.WaitForScriptRun(context.Background(), 501, ScriptWaitOptions{Schedule: FixedSchedule(0),
+	run, err := s.WaitForScriptRun(context.Background(), 501, &ScriptWaitOptions{Schedule: FixedSchedule(0),
 		Progress: func(r *ScriptRun) { seen = append(seen, r.IsRunning()) }})
 	require.NoError(t, err)
 	assert.Equal(t, RunError, run.Status)
@@ -201,7 +201,7 @@ func TestWaitForScriptRun(t *testing.T) {
 
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
-	_, err = s.WaitForScriptRun(ctx, 501, ScriptWaitOptions{})
+	_, err = s.WaitForScriptRun(ctx, 501, nil)
 	assert.Equal(t, context.Canceled, err)
 }
 
@@ -228,7 +228,7 @@ func TestScriptsInvalidArguments(t *testing.T) {
 	_, checks["ScriptRunLogs 0"] = s.ScriptRunLogs(ctx, 0)
 	_, checks["ListScriptRuns 0"] = s.ListScriptRuns(ctx, 0, nil)
 	_, checks["ListScriptRuns per page"] = s.ListScriptRuns(ctx, 1, &ListOptions{PerPage: -1})
-	_, checks["WaitForScriptRun 0"] = s.WaitForScriptRun(ctx, 0, ScriptWaitOptions{})
+	_, checks["WaitForScriptRun 0"] = s.WaitForScriptRun(ctx, 0, nil)
 	for name, err := range checks {
 		assert.ErrorIs(t, err, ErrInvalidArgument, name)
 	}

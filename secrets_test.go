@@ -103,7 +103,7 @@ func secretCalls(e *relEnv) map[string]func(ctx context.Context, c *peliqan.SubA
 			return one(err)
 		},
 		"SubAccount": func(ctx context.Context, _ *peliqan.SubAccountClient) []error {
-			tc, err := e.p.SubAccount(ctx, peliqan.ByExternalID(e.ext))
+			tc, err := e.p.SubAccount(peliqan.ByExternalID(e.ext))
 			if err != nil {
 				return one(err)
 			}
@@ -111,21 +111,25 @@ func secretCalls(e *relEnv) map[string]func(ctx context.Context, c *peliqan.SubA
 			return one(err)
 		},
 		"ForEachSubAccount": func(ctx context.Context, _ *peliqan.SubAccountClient) []error {
-			return one(e.p.ForEachSubAccount(ctx, 2, func(ctx context.Context, _ peliqan.SubAccount, t *peliqan.SubAccountClient) error {
+			return one(e.p.ForEachSubAccount(ctx, 2, func(ctx context.Context, _ *peliqan.SubAccount, t *peliqan.SubAccountClient) error {
 				_, err := t.ListServers(ctx)
 				return err
 			}))
 		},
 		"ConnectionHealth": func(ctx context.Context, _ *peliqan.SubAccountClient) []error {
 			var errs []error
-			for r, err := range e.p.ConnectionHealth(ctx, peliqan.HealthScanOptions{Concurrency: 2}) {
-				errs = append(errs, err, r.Err)
+			for r, err := range e.p.ConnectionHealth(ctx, &peliqan.HealthScanOptions{Concurrency: 2}) {
+				if err != nil {
+					errs = append(errs, err)
+					continue
+				}
+				errs = append(errs, r.Err)
 			}
 			return errs
 		},
 		"PublishScript": func(ctx context.Context, _ *peliqan.SubAccountClient) []error {
 			rep, err := e.p.PublishScript(ctx, peliqan.ScriptTemplate{Name: "tpl", Code: "print(3)"},
-				peliqan.PublishOptions{SubAccounts: []peliqan.SubAccountRef{peliqan.ByAccountID(e.acct), peliqan.ByExternalID(e.ext + "-missing")}})
+				&peliqan.PublishOptions{SubAccounts: []peliqan.SubAccountRef{peliqan.ByAccountID(e.acct), peliqan.ByExternalID(e.ext + "-missing")}})
 			if rep != nil {
 				return []error{err, rep.Err()}
 			}
@@ -133,7 +137,7 @@ func secretCalls(e *relEnv) map[string]func(ctx context.Context, c *peliqan.SubA
 		},
 		"PublishQueryTable": func(ctx context.Context, _ *peliqan.SubAccountClient) []error {
 			rep, err := e.p.PublishQueryTable(ctx, peliqan.QueryTableTemplate{Name: "tplq", Query: "select 4"},
-				peliqan.PublishOptions{SubAccounts: []peliqan.SubAccountRef{peliqan.ByExternalID(e.ext)}})
+				&peliqan.PublishOptions{SubAccounts: []peliqan.SubAccountRef{peliqan.ByExternalID(e.ext)}})
 			if rep != nil {
 				return []error{err, rep.Err()}
 			}
@@ -143,25 +147,25 @@ func secretCalls(e *relEnv) map[string]func(ctx context.Context, c *peliqan.SubA
 			ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 			defer cancel()
 			_, err := c.WaitForSync(ctx, &peliqan.SyncResult{ServerID: e.srv, RunData: []peliqan.RunRef{{PipelineRunID: e.pRun}}},
-				peliqan.WaitOptions{Schedule: peliqan.FixedSchedule(time.Millisecond)})
+				&peliqan.WaitOptions{Schedule: peliqan.FixedSchedule(time.Millisecond)})
 			return one(err)
 		},
 		"WaitForScriptRun": func(ctx context.Context, c *peliqan.SubAccountClient) []error {
 			ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 			defer cancel()
-			_, err := c.WaitForScriptRun(ctx, e.scriptRun, peliqan.ScriptWaitOptions{Schedule: peliqan.FixedSchedule(time.Millisecond)})
+			_, err := c.WaitForScriptRun(ctx, e.scriptRun, &peliqan.ScriptWaitOptions{Schedule: peliqan.FixedSchedule(time.Millisecond)})
 			return one(err)
 		},
 		"Rows": func(ctx context.Context, c *peliqan.SubAccountClient) []error {
-			_, err := peliqan.Collect(c.Rows(ctx, e.table, peliqan.RowsOptions{Size: 7}), 1000)
+			_, err := peliqan.Collect(c.Rows(ctx, e.table, &peliqan.RowsOptions{Size: 7}), 1000)
 			return one(err)
 		},
 		"RowsAs": func(ctx context.Context, c *peliqan.SubAccountClient) []error {
-			_, err := peliqan.Collect(peliqan.RowsAs[struct{ Name string }](ctx, c, e.table, peliqan.RowsOptions{}), 1000)
+			_, err := peliqan.Collect(peliqan.RowsAs[struct{ Name string }](ctx, c, e.table, nil), 1000)
 			return one(err)
 		},
 		"QueryAs": func(ctx context.Context, c *peliqan.SubAccountClient) []error {
-			_, err := peliqan.QueryAs[map[string]any](ctx, c, "SELECT * FROM contacts", peliqan.QueryOptions{})
+			_, err := peliqan.QueryAs[map[string]any](ctx, c, "SELECT * FROM contacts", nil)
 			return one(err)
 		},
 		"ServerRuns": func(ctx context.Context, c *peliqan.SubAccountClient) []error {
@@ -245,9 +249,9 @@ func leakCheck(t *testing.T, sf secretFault, spareTokenFetch bool) {
 		errs = append(errs, call(ctx, e.tenant(t))...)
 	}
 	// The integration-token endpoint a SaaS backend mounts.
-	h := peliqan.IntegrationTokenHandler(e.p, func(*http.Request) (peliqan.Integration, error) {
+	h := mustHandler(peliqan.IntegrationTokenHandler(e.p, func(*http.Request) (peliqan.Integration, error) {
 		return peliqan.Integration{ExternalID: e.ext, FirstName: "A", LastName: "B", Email: "a@b.example", CompanyName: "C"}, nil
-	}, peliqan.WithTokenHandlerLogger(logger))
+	}, peliqan.WithTokenHandlerLogger(logger)))
 	rec := httptest.NewRecorder()
 	h.ServeHTTP(rec, httptest.NewRequest(http.MethodPost, "/token", nil))
 
@@ -302,7 +306,7 @@ func TestSecretsFormatting(t *testing.T) {
 	t.Parallel()
 	e := newRelEnv(t)
 	ctx := context.Background()
-	it, err := e.p.SubAccountToken(ctx, peliqan.ByAccountID(e.acct), peliqan.TokenOptions{})
+	it, err := e.p.SubAccountToken(ctx, peliqan.ByAccountID(e.acct), nil)
 	require.NoError(t, err)
 	gt, err := e.p.IntegrationToken(ctx, peliqan.Integration{ExternalID: e.ext, FirstName: "A", LastName: "B",
 		Email: "a@b.example", CompanyName: "C"})

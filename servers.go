@@ -409,7 +409,8 @@ type SyncResult struct {
 // on). An accepted request whose answer cannot be decoded in full has still
 // started the sync: SyncServer returns the SyncResult as far as it could be
 // read (ServerID set) together with a *DecodeError; do not start it again.
-func (s *SubAccountClient) SyncServer(ctx context.Context, id ID, o SyncOptions, opts ...RequestOption) (*SyncResult, error) {
+func (s *SubAccountClient) SyncServer(ctx context.Context, id ID, pO *SyncOptions, opts ...RequestOption) (*SyncResult, error) {
+	o := optionsOr(pO)
 	p, err := id.param("server id")
 	if err != nil {
 		return nil, err
@@ -571,14 +572,16 @@ type SyncRunStatus struct {
 // widget's getServerSyncRunStatus({identityToken, serverId}): whether a sync
 // started by SyncServer is still running
 // (GET /api/servers/{id}/syncdb/status/). WaitForSync polls it for you.
-func (s *SubAccountClient) GetServerSyncRunStatus(ctx context.Context, id ID, o SyncStatusOptions, opts ...RequestOption) (*SyncRunStatus, error) {
+func (s *SubAccountClient) GetServerSyncRunStatus(ctx context.Context, id ID, pO *SyncStatusOptions, opts ...RequestOption) (*SyncRunStatus, error) {
+	o := optionsOr(pO)
 	return s.runStatus(ctx, routes.GetServerSyncRunStatus, id, o, opts)
 }
 
 // GetFullResyncStatus is GetServerSyncRunStatus for a run started by
 // FullResync (GET /api/servers/{id}/resync/status/; PipelineRunID is not
 // sent).
-func (s *SubAccountClient) GetFullResyncStatus(ctx context.Context, id ID, o SyncStatusOptions, opts ...RequestOption) (*SyncRunStatus, error) {
+func (s *SubAccountClient) GetFullResyncStatus(ctx context.Context, id ID, pO *SyncStatusOptions, opts ...RequestOption) (*SyncRunStatus, error) {
+	o := optionsOr(pO)
 	o.PipelineRunID = 0
 	return s.runStatus(ctx, routes.FullResyncStatus, id, o, opts)
 }

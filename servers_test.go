@@ -183,10 +183,10 @@ func TestServerMethodsRefuseBadIDs(t *testing.T) {
 		"GetServer":             func(id ID) error { _, err := c.GetServer(ctx, id); return err },
 		"GetServerHealthStatus": func(id ID) error { _, err := c.GetServerHealthStatus(ctx, id); return err },
 		"ServerLogs":            func(id ID) error { _, err := c.ServerLogs(ctx, id); return err },
-		"SyncServer":            func(id ID) error { _, err := c.SyncServer(ctx, id, SyncOptions{}); return err },
+		"SyncServer":            func(id ID) error { _, err := c.SyncServer(ctx, id, nil); return err },
 		"FullResync":            func(id ID) error { _, err := c.FullResync(ctx, id); return err },
 		"GetServerSyncRunStatus": func(id ID) error {
-			_, err := c.GetServerSyncRunStatus(ctx, id, SyncStatusOptions{TaskID: "t"})
+			_, err := c.GetServerSyncRunStatus(ctx, id, &SyncStatusOptions{TaskID: "t"})
 			return err
 		},
 		"ReAuthoriseServer":     func(id ID) error { _, err := c.ReAuthoriseServer(ctx, id); return err },
@@ -413,7 +413,7 @@ func TestSyncServerDefaultIsAsync(t *testing.T) {
 	c, m := srvClient(t)
 	m.on("GET", "/api/servers/12/syncdb/", srvJSON(200, `{"server_id": 12, "health_status": "CHECKING",
 		"run_data": [{"pipeline_run_id": 900, "task_id": "t-1"}], "task_id": "t-1", "detail": "Sync started", "syncing": true}`))
-	got, err := c.SyncServer(context.Background(), 12, SyncOptions{})
+	got, err := c.SyncServer(context.Background(), 12, nil)
 	require.NoError(t, err)
 	assert.Equal(t, ID(12), got.ServerID)
 	assert.Equal(t, HealthChecking, got.HealthStatus)
@@ -429,7 +429,7 @@ func TestSyncServerTablesCategoriesBlocking(t *testing.T) {
 	t.Parallel()
 	c, m := srvClient(t)
 	m.on("GET", "/api/servers/12/syncdb/", srvJSON(200, `{"task_id": "t"}`))
-	_, err := c.SyncServer(context.Background(), 12, SyncOptions{Tables: []string{"deals", "contacts"},
+	_, err := c.SyncServer(context.Background(), 12, &SyncOptions{Tables: []string{"deals", "contacts"},
 		Categories: []string{"crm"}, Blocking: true})
 	require.NoError(t, err)
 	assert.Equal(t, srvQ("pipeline", "true", "is_async", "false", "tables", "deals,contacts", "categories", "crm"), m.reqs()[0].Query)
@@ -438,7 +438,7 @@ func TestSyncServerTablesCategoriesBlocking(t *testing.T) {
 func TestSyncServerInvalidOptions(t *testing.T) {
 	t.Parallel()
 	c, m := srvClient(t)
-	for _, o := range []SyncOptions{
+	for _, o := range []*SyncOptions{
 		{Tables: []string{"a,b"}},
 		{Tables: []string{""}},
 		{Categories: []string{" "}},
@@ -469,19 +469,19 @@ func TestSyncServerBlockingRaisesAttemptTimeout(t *testing.T) {
 
 	// Asynchronous: the client's 30 ms per-attempt timeout applies, and the
 	// timed-out sync is not sent again.
-	_, err := c.SyncServer(context.Background(), 12, SyncOptions{})
+	_, err := c.SyncServer(context.Background(), 12, nil)
 	require.ErrorIs(t, err, ErrTimeout)
 	assert.Equal(t, 1, m.count())
 
 	// Blocking: the per-attempt timeout is raised for this call.
-	got, err := c.SyncServer(context.Background(), 12, SyncOptions{Blocking: true, BlockingTimeout: 5 * time.Second})
+	got, err := c.SyncServer(context.Background(), 12, &SyncOptions{Blocking: true, BlockingTimeout: 5 * time.Second})
 	require.NoError(t, err)
 	assert.Equal(t, "t", got.TaskID)
 	assert.Equal(t, 2, m.count())
 	assert.Equal(t, "false", m.reqs()[1].Query.Get("is_async"))
 
 	// A WithAttemptTimeout passed by the caller wins.
-	_, err = c.SyncServer(context.Background(), 12, SyncOptions{Blocking: true}, WithAttemptTimeout(10*time.Millisecond))
+	_, err = c.SyncServer(context.Background(), 12, &SyncOptions{Blocking: true}, WithAttemptTimeout(10*time.Millisecond))
 	assert.ErrorIs(t, err, ErrTimeout)
 }
 
@@ -493,7 +493,7 @@ func TestSideEffectGETsSentOnceOn503(t *testing.T) {
 		call        func(*SubAccountClient) error
 	}{
 		{routes.SyncServer, "/api/servers/12/syncdb/", func(c *SubAccountClient) error {
-			_, err := c.SyncServer(ctx, 12, SyncOptions{})
+			_, err := c.SyncServer(ctx, 12, nil)
 			return err
 		}},
 		{routes.FullResync, "/api/servers/12/resync/", func(c *SubAccountClient) error {
@@ -531,7 +531,7 @@ func TestStatusGETIsRetried(t *testing.T) {
 	t.Parallel()
 	c, m := srvClient(t)
 	m.on("GET", "/api/servers/12/syncdb/status/", srvJSON(503, `{}`), srvJSON(200, `{"running": false}`))
-	st, err := c.GetServerSyncRunStatus(context.Background(), 12, SyncStatusOptions{TaskID: "t"})
+	st, err := c.GetServerSyncRunStatus(context.Background(), 12, &SyncStatusOptions{TaskID: "t"})
 	require.NoError(t, err)
 	assert.False(t, st.Running)
 	assert.Equal(t, 2, m.count(), "a status read has no side effect")
@@ -564,7 +564,7 @@ func TestSyncServerReplayedOnceAfter401(t *testing.T) {
 	ts := &srvRefreshingTokens{cur: "old"}
 	tc := &SubAccountClient{c: c.c.withTokens(ts)}
 	m.on("GET", "/api/servers/12/syncdb/", srvJSON(401, `{"detail": "expired"}`), srvJSON(200, `{"task_id": "t"}`))
-	got, err := tc.SyncServer(context.Background(), 12, SyncOptions{})
+	got, err := tc.SyncServer(context.Background(), 12, nil)
 	require.NoError(t, err)
 	assert.Equal(t, "t", got.TaskID)
 	rs := m.reqs()
@@ -604,7 +604,7 @@ func TestSyncServerMalformedAnswer(t *testing.T) {
 	t.Parallel()
 	c, m := srvClient(t)
 	m.on("GET", "/api/servers/12/syncdb/", srvJSON(200, `<html>busy</html>`))
-	_, err := c.SyncServer(context.Background(), 12, SyncOptions{})
+	_, err := c.SyncServer(context.Background(), 12, nil)
 	assert.ErrorIs(t, err, ErrMalformedResponse)
 	assert.Equal(t, 1, m.count())
 }
@@ -626,14 +626,14 @@ func TestGetServerSyncRunStatus(t *testing.T) {
 	c, m := srvClient(t, WithTimeout(40*time.Millisecond))
 	m.on("GET", "/api/servers/12/syncdb/status/", srvSlow(80*time.Millisecond, `{"running": false, "run_id": 900, "task_id": "t-1"}`))
 	got, err := c.GetServerSyncRunStatus(context.Background(), 12,
-		SyncStatusOptions{TaskID: "t-1", PipelineRunID: 900, Timeout: 1500 * time.Millisecond})
+		&SyncStatusOptions{TaskID: "t-1", PipelineRunID: 900, Timeout: 1500 * time.Millisecond})
 	require.NoError(t, err, "the server-side timeout raises the attempt timeout")
 	assert.Equal(t, &SyncRunStatus{Running: false, RunID: 900, RunIDs: []ID{900}, TaskID: "t-1"}, got)
 	assert.Equal(t, srvQ("task_id", "t-1", "pipeline_run_id", "900", "timeout", "2"), m.reqs()[0].Query)
 
-	_, err = c.GetServerSyncRunStatus(context.Background(), 12, SyncStatusOptions{Timeout: -1})
+	_, err = c.GetServerSyncRunStatus(context.Background(), 12, &SyncStatusOptions{Timeout: -1})
 	assert.ErrorIs(t, err, ErrInvalidArgument)
-	_, err = c.GetServerSyncRunStatus(context.Background(), 12, SyncStatusOptions{PipelineRunID: -1})
+	_, err = c.GetServerSyncRunStatus(context.Background(), 12, &SyncStatusOptions{PipelineRunID: -1})
 	assert.ErrorIs(t, err, ErrInvalidArgument)
 	assert.Equal(t, 1, m.count())
 }
@@ -661,7 +661,7 @@ func TestGetFullResyncStatus(t *testing.T) {
 	t.Parallel()
 	c, m := srvClient(t)
 	m.on("GET", "/api/servers/8/resync/status/", srvJSON(200, `{"running": false, "run_id": [70, 71]}`))
-	got, err := c.GetFullResyncStatus(context.Background(), 8, SyncStatusOptions{TaskID: "r-1", PipelineRunID: 70})
+	got, err := c.GetFullResyncStatus(context.Background(), 8, &SyncStatusOptions{TaskID: "r-1", PipelineRunID: 70})
 	require.NoError(t, err)
 	assert.Equal(t, []ID{70, 71}, got.RunIDs)
 	assert.Equal(t, srvQ("task_id", "r-1"), m.reqs()[0].Query, "the resync status takes only task_id")

@@ -137,10 +137,10 @@ const DefaultTenantCacheSize = 10000
 //
 // An error from fetching the token (the partner token refused, an unknown
 // external_id) is returned by the tenant call that needed it.
-func (p *PartnerClient) SubAccount(ctx context.Context, ref SubAccountRef) (*SubAccountClient, error) {
-	if ctx == nil {
-		return nil, invalidArg("ctx", "nil context")
-	}
+//
+// It takes no context because it does no I/O: the token is fetched by the
+// first call that needs it, under that call's context.
+func (p *PartnerClient) SubAccount(ref SubAccountRef) (*SubAccountClient, error) {
 	if t := p.st.tenants.get(ref); t != nil {
 		return t, nil // only valid refs are ever stored
 	}
@@ -149,7 +149,7 @@ func (p *PartnerClient) SubAccount(ctx context.Context, ref SubAccountRef) (*Sub
 	}
 	return p.st.tenants.getOrCreate(ref, func() *SubAccountClient {
 		ts := newTenantTokens(ref, func(ctx context.Context) (*IdentityToken, error) {
-			return p.SubAccountToken(ctx, ref, TokenOptions{})
+			return p.SubAccountToken(ctx, ref, nil)
 		})
 		return &SubAccountClient{c: p.c.withTokens(ts)}
 	}), nil

@@ -67,12 +67,11 @@ func acceptOnly(ok, refused *atomic.Int32, accept func(auth string) bool) httpmo
 func TestSubAccountClientIsLazyAndCached(t *testing.T) {
 	t.Parallel()
 	p, mt, _ := newMockPartner(t)
-	ctx := context.Background()
-	a, err := p.SubAccount(ctx, ByExternalID("wood_123"))
+	a, err := p.SubAccount(ByExternalID("wood_123"))
 	require.NoError(t, err)
-	b, err := p.SubAccount(ctx, ByExternalID("wood_123"))
+	b, err := p.SubAccount(ByExternalID("wood_123"))
 	require.NoError(t, err)
-	c, err := p.SubAccount(ctx, ByAccountID(12))
+	c, err := p.SubAccount(ByAccountID(12))
 	require.NoError(t, err)
 	assert.Same(t, a, b, "the same ref gives the same client")
 	assert.NotSame(t, a, c)
@@ -81,7 +80,7 @@ func TestSubAccountClientIsLazyAndCached(t *testing.T) {
 	assert.Same(t, p.c.rc, a.c.rc, "the tenant client shares the partner's transport and retry layer")
 
 	for _, ref := range []SubAccountRef{{}, ByExternalID(""), ByExternalID(" \t"), ByExternalID("a\nb"), ByAccountID(0), ByAccountID(-1)} {
-		_, err := p.SubAccount(ctx, ref)
+		_, err := p.SubAccount(ref)
 		require.ErrorIs(t, err, ErrInvalidArgument, ref.String())
 	}
 	assert.Equal(t, 2, p.st.tenants.len(), "invalid refs are never cached")
@@ -104,7 +103,7 @@ func TestColdTenantClient1000GoroutinesOneIdentityRequest(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			<-start
-			t, err := p.SubAccount(context.Background(), ByExternalID("wood_123"))
+			t, err := p.SubAccount(ByExternalID("wood_123"))
 			if err == nil {
 				err = t.Do(context.Background(), "GET", "/api/servers/", nil, nil)
 			}
@@ -132,7 +131,7 @@ func TestTenant401RefetchesOnceAndReplaysOnce(t *testing.T) {
 		mt.RegisterResponder("GET", identityURL, ids.responder)
 		var ok, refused atomic.Int32
 		mt.RegisterResponder("GET", serversURL, acceptOnly(&ok, &refused, func(a string) bool { return a == "JWT tok-2" }))
-		tc, err := p.SubAccount(context.Background(), ByAccountID(7))
+		tc, err := p.SubAccount(ByAccountID(7))
 		require.NoError(t, err)
 		var resp Response
 		require.NoError(t, tc.Do(context.Background(), "GET", "/api/servers/", nil, nil, WithResponse(&resp)))
@@ -155,7 +154,7 @@ func TestTenant401RefetchesOnceAndReplaysOnce(t *testing.T) {
 		var ok, refused atomic.Int32
 		mt.RegisterResponder("GET", ptBase+"/api/servers/5/syncdb/",
 			acceptOnly(&ok, &refused, func(a string) bool { return a == "JWT tok-2" }))
-		tc, err := p.SubAccount(context.Background(), ByAccountID(7))
+		tc, err := p.SubAccount(ByAccountID(7))
 		require.NoError(t, err)
 		require.NoError(t, tc.Do(context.Background(), "GET", "/api/servers/5/syncdb/", nil, nil))
 		assert.Equal(t, int32(1), refused.Load())
@@ -169,7 +168,7 @@ func TestTenant401RefetchesOnceAndReplaysOnce(t *testing.T) {
 		mt.RegisterResponder("GET", identityURL, ids.responder)
 		var ok, refused atomic.Int32
 		mt.RegisterResponder("GET", serversURL, acceptOnly(&ok, &refused, func(string) bool { return false }))
-		tc, _ := p.SubAccount(context.Background(), ByAccountID(7))
+		tc, _ := p.SubAccount(ByAccountID(7))
 		err := tc.Do(context.Background(), "GET", "/api/servers/", nil, nil)
 		require.ErrorIs(t, err, ErrUnauthorized)
 		assert.Equal(t, int32(2), ids.calls.Load())
@@ -183,7 +182,7 @@ func TestTenant401RefetchesOnceAndReplaysOnce(t *testing.T) {
 		mt.RegisterResponder("GET", identityURL, ids.responder)
 		var ok, refused atomic.Int32
 		mt.RegisterResponder("GET", serversURL, acceptOnly(&ok, &refused, func(string) bool { return false }))
-		tc, _ := p.SubAccount(context.Background(), ByAccountID(7))
+		tc, _ := p.SubAccount(ByAccountID(7))
 		require.ErrorIs(t, tc.Do(context.Background(), "GET", "/api/servers/", nil, nil), ErrUnauthorized)
 		assert.Equal(t, int32(2), ids.calls.Load())
 		assert.Equal(t, int32(1), refused.Load())
@@ -201,7 +200,7 @@ func TestTenant401RefetchesOnceAndReplaysOnce(t *testing.T) {
 			}
 			return a == "JWT tok-1"
 		}))
-		tc, _ := p.SubAccount(context.Background(), ByAccountID(7))
+		tc, _ := p.SubAccount(ByAccountID(7))
 		require.NoError(t, tc.Do(context.Background(), "GET", "/api/servers/", nil, nil)) // warm: tok-1
 		rotated.Store(true)
 		ids.delay = 0
@@ -243,7 +242,7 @@ func TestIdentityTokenFailureIsReturnedAndNotCached(t *testing.T) {
 		calls.Add(1)
 		return jsonResp(404, `{"detail":"Sub-account not found"}`)(r)
 	})
-	tc, err := p.SubAccount(context.Background(), ByExternalID("ghost"))
+	tc, err := p.SubAccount(ByExternalID("ghost"))
 	require.NoError(t, err)
 	for i := 1; i <= 2; i++ {
 		err = tc.Do(context.Background(), "GET", "/api/servers/", nil, nil)
@@ -261,7 +260,7 @@ func TestTenantTokenRefreshedAheadOfExp(t *testing.T) {
 	ids := &identityServer{next: func(int32) string { return tok }}
 	mt.RegisterResponder("GET", identityURL, ids.responder)
 	mt.RegisterResponder("GET", serversURL, jsonResp(200, `[]`))
-	tc, _ := p.SubAccount(context.Background(), ByAccountID(7))
+	tc, _ := p.SubAccount(ByAccountID(7))
 	require.NoError(t, tc.Do(context.Background(), "GET", "/api/servers/", nil, nil))
 	ts := tc.c.tokens.(*tenantTokens)
 	cur := ts.cur.Load()
@@ -299,9 +298,9 @@ func TestDeleteSubAccountForgetsTenantClient(t *testing.T) {
 	t.Parallel()
 	p, mt, _ := newMockPartner(t)
 	mt.RegisterResponder("DELETE", ptBase+"/api/partner/sub-accounts/7/", jsonResp(204, ``))
-	a, _ := p.SubAccount(context.Background(), ByAccountID(7))
+	a, _ := p.SubAccount(ByAccountID(7))
 	require.NoError(t, p.DeleteSubAccount(context.Background(), 7))
-	b, _ := p.SubAccount(context.Background(), ByAccountID(7))
+	b, _ := p.SubAccount(ByAccountID(7))
 	assert.NotSame(t, a, b)
 }
 
@@ -365,7 +364,7 @@ func TestCancelledWaiterLeavesAndLastOneCancelsTheFetch(t *testing.T) {
 		}
 	})
 	mt.RegisterResponder("GET", serversURL, jsonResp(200, `[]`))
-	tc, _ := p.SubAccount(context.Background(), ByAccountID(7))
+	tc, _ := p.SubAccount(ByAccountID(7))
 
 	// One impatient caller leaves; a patient one still gets the token.
 	short, cancel := context.WithTimeout(context.Background(), 30*time.Millisecond)
@@ -384,7 +383,7 @@ func TestCancelledWaiterLeavesAndLastOneCancelsTheFetch(t *testing.T) {
 	assert.Zero(t, fetchCancelled.Load(), "one caller leaving does not cancel the others' fetch")
 
 	// When every caller leaves, the fetch itself is cancelled.
-	tc2, _ := p.SubAccount(context.Background(), ByAccountID(8))
+	tc2, _ := p.SubAccount(ByAccountID(8))
 	mt.RegisterResponder("GET", identityURL, func(r *http.Request) (*http.Response, error) {
 		<-r.Context().Done()
 		fetchCancelled.Add(1)

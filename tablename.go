@@ -48,7 +48,7 @@ func (n TableName) validate() error {
 // joined by dots, the database left out when empty. Every character of a
 // name stays part of the name, so the result is safe to put in a query:
 //
-//	t.Query(ctx, "SELECT count(*) FROM "+name.String(), peliqan.QueryOptions{})
+//	t.Query(ctx, "SELECT count(*) FROM "+name.String(), nil)
 func (n TableName) String() string {
 	parts := make([]string, 0, 3)
 	for _, p := range []string{n.Database, n.Schema, n.Table} {
@@ -110,14 +110,14 @@ func (e *lookupMissError) Is(target error) bool { return target == ErrNotFound }
 // exist as an error matching ErrNotFound; then Rows' own errors.
 func (s *SubAccountClient) RowsByName(ctx context.Context, n TableName, o *RowsOptions, opts ...RequestOption) iter.Seq2[Row, error] {
 	return rowsByName(ctx, s, n, o, opts, func(id ID, ro RowsOptions) iter.Seq2[Row, error] {
-		return s.Rows(ctx, id, ro, opts...)
+		return s.Rows(ctx, id, &ro, opts...)
 	})
 }
 
 // RowsAsByName is RowsByName decoding each row into a T, as RowsAs does.
 func RowsAsByName[T any](ctx context.Context, s *SubAccountClient, n TableName, o *RowsOptions, opts ...RequestOption) iter.Seq2[T, error] {
 	return rowsByName(ctx, s, n, o, opts, func(id ID, ro RowsOptions) iter.Seq2[T, error] {
-		return RowsAs[T](ctx, s, id, ro, opts...)
+		return RowsAs[T](ctx, s, id, &ro, opts...)
 	})
 }
 

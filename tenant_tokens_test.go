@@ -16,9 +16,9 @@ import (
 
 // tokenFake starts a fake with one sub-account ("acme") and returns it with
 // a partner client pointed at it.
-func tokenFake(t *testing.T, opts ...peliqantest.Option) (*peliqantest.Server, *peliqan.PartnerClient) {
+func tokenFake(t *testing.T, opts ...peliqantest.Option) (*peliqantest.Fake, *peliqan.PartnerClient) {
 	t.Helper()
-	fake := peliqantest.NewServer(t, append([]peliqantest.Option{peliqantest.WithFixture(peliqantest.Fixture{
+	fake := peliqantest.NewFake(t, append([]peliqantest.Option{peliqantest.WithFixture(peliqantest.Fixture{
 		SubAccounts: []peliqantest.SubAccountFixture{{ExternalID: "acme"}},
 	})}, opts...)...)
 	p, err := fake.PartnerClient(peliqan.WithRetryPolicy(zeroWait))
@@ -33,12 +33,12 @@ func TestTenantTokenFarFutureExpIsNonExpiring(t *testing.T) {
 	fake, p := tokenFake(t, peliqantest.WithFarFutureExpiry())
 	ctx := context.Background()
 
-	it, err := p.SubAccountToken(ctx, peliqan.ByExternalID("acme"), peliqan.TokenOptions{})
+	it, err := p.SubAccountToken(ctx, peliqan.ByExternalID("acme"), nil)
 	require.NoError(t, err)
 	assert.True(t, it.ExpiresAt.Equal(peliqantest.FarFutureExpiry), "ExpiresAt reports the exp as written: %s", it.ExpiresAt)
 	fake.ResetRecords()
 
-	tc, err := p.SubAccount(ctx, peliqan.ByExternalID("acme"))
+	tc, err := p.SubAccount(peliqan.ByExternalID("acme"))
 	require.NoError(t, err)
 	for range 5 {
 		_, err := tc.ListServers(ctx)
@@ -50,11 +50,11 @@ func TestTenantTokenFarFutureExpIsNonExpiring(t *testing.T) {
 
 // windowFake is a fake whose expire=false identity tokens live 10 minutes on
 // a manual clock, and a tenant client whose token cache reads that clock.
-func windowFake(t *testing.T) (*peliqantest.Server, *peliqantest.ManualClock, *peliqan.SubAccountClient) {
+func windowFake(t *testing.T) (*peliqantest.Fake, *peliqantest.ManualClock, *peliqan.SubAccountClient) {
 	t.Helper()
 	clk := peliqantest.NewManualClock(time.Date(2026, 1, 5, 9, 0, 0, 0, time.UTC))
 	fake, p := tokenFake(t, peliqantest.WithClock(clk.Now), peliqantest.WithServerTokenLifetime(10*time.Minute))
-	tc, err := p.SubAccount(context.Background(), peliqan.ByExternalID("acme"))
+	tc, err := p.SubAccount(peliqan.ByExternalID("acme"))
 	require.NoError(t, err)
 	peliqan.UseTenantClock(tc, clk.Now)
 	return fake, clk, tc
@@ -62,7 +62,7 @@ func windowFake(t *testing.T) (*peliqantest.Server, *peliqantest.ManualClock, *p
 
 // outage makes the next identity-token fetch fail on every attempt of the
 // test retry policy.
-func outage(fake *peliqantest.Server) {
+func outage(fake *peliqantest.Fake) {
 	fake.FailNext(peliqan.RouteSubAccountToken, zeroWait.MaxAttempts, peliqantest.StatusFault(http.StatusServiceUnavailable, ""))
 }
 

@@ -98,7 +98,7 @@ func TestResetMidBodyIsNotATimeout(t *testing.T) {
 
 	// The same reset under a streamed read (Rows) is not a timeout either.
 	rowsErr := func() error {
-		for _, err := range s.Rows(context.Background(), 5, RowsOptions{}) {
+		for _, err := range s.Rows(context.Background(), 5, nil) {
 			if err != nil {
 				return err
 			}
@@ -295,7 +295,7 @@ func TestRowsBreakOnAStalledServerReturnsAtOnce(t *testing.T) {
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		for _, err := range s.Rows(context.Background(), 21, RowsOptions{}, WithAttemptTimeout(20*time.Second)) {
+		for _, err := range s.Rows(context.Background(), 21, nil, WithAttemptTimeout(20*time.Second)) {
 			require.NoError(t, err)
 			break
 		}
@@ -322,7 +322,7 @@ func TestRowsSlowConsumerOfAFullySentPage(t *testing.T) {
 		fmt.Fprint(w, "]}")
 	})
 	n := 0
-	for _, err := range s.Rows(context.Background(), 22, RowsOptions{}, WithAttemptTimeout(150*time.Millisecond)) {
+	for _, err := range s.Rows(context.Background(), 22, nil, WithAttemptTimeout(150*time.Millisecond)) {
 		require.NoError(t, err, "the consumer's own time is not the server's")
 		time.Sleep(2 * time.Millisecond) // 200 x 2 ms = 400 ms, over the 150 ms attempt timeout
 		n++
@@ -344,7 +344,7 @@ func TestRowsServerThatStopsMidPageTimesOut(t *testing.T) {
 	})
 	var last error
 	n := 0
-	for _, err := range s.Rows(context.Background(), 23, RowsOptions{}, WithAttemptTimeout(100*time.Millisecond)) {
+	for _, err := range s.Rows(context.Background(), 23, nil, WithAttemptTimeout(100*time.Millisecond)) {
 		if err != nil {
 			last = err
 			break

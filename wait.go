@@ -78,7 +78,8 @@ const finalRunReads = 3
 // error ends the wait (status GETs are retried by the client's RetryPolicy
 // first), and when ctx ends WaitForSync returns ctx's error as it is. Bound
 // the wait with a context deadline; there is no other limit.
-func (s *SubAccountClient) WaitForSync(ctx context.Context, res *SyncResult, opts WaitOptions, ropts ...RequestOption) (*SyncRun, error) {
+func (s *SubAccountClient) WaitForSync(ctx context.Context, res *SyncResult, pOpts *WaitOptions, ropts ...RequestOption) (*SyncRun, error) {
+	opts := optionsOr(pOpts)
 	if res == nil {
 		return nil, invalidArg("SyncResult", "is nil")
 	}
@@ -127,7 +128,7 @@ func (s *SubAccountClient) WaitForSync(ctx context.Context, res *SyncResult, opt
 	globalSchedule := func(int) time.Duration { return sched(out.Polls) }
 	for _, t := range targets {
 		addID(t.PipelineRunID)
-		q := SyncStatusOptions{TaskID: t.TaskID, PipelineRunID: t.PipelineRunID, Timeout: opts.ServerTimeout}
+		q := &SyncStatusOptions{TaskID: t.TaskID, PipelineRunID: t.PipelineRunID, Timeout: opts.ServerTimeout}
 		fetch := func(ctx context.Context) (SyncProgress, bool, error) {
 			out.Polls++
 			p := SyncProgress{ServerID: res.ServerID, TaskID: t.TaskID, PipelineRunID: t.PipelineRunID, Poll: out.Polls, Running: true}

@@ -48,7 +48,7 @@ func TestWaitForSyncFollowsPeliqanSchedule(t *testing.T) {
 		var progress []SyncProgress
 		start := time.Now()
 		res := &SyncResult{ServerID: 12, RunData: []RunRef{{PipelineRunID: 900, TaskID: "t-1"}}, TaskID: "t-1"}
-		got, err := c.WaitForSync(context.Background(), res, WaitOptions{Progress: func(p SyncProgress) { progress = append(progress, p) }})
+		got, err := c.WaitForSync(context.Background(), res, &WaitOptions{Progress: func(p SyncProgress) { progress = append(progress, p) }})
 		require.NoError(t, err)
 
 		// 5 s between polls, 10 s after the 5th, 20 s after the 10th.
@@ -101,7 +101,7 @@ func TestWaitForSyncCancelMidWait(t *testing.T) {
 		defer cancel()
 		time.AfterFunc(12*time.Second, cancel) // during the wait after the 3rd poll
 		start := time.Now()
-		got, err := c.WaitForSync(ctx, &SyncResult{ServerID: 12, TaskID: "t-1"}, WaitOptions{})
+		got, err := c.WaitForSync(ctx, &SyncResult{ServerID: 12, TaskID: "t-1"}, nil)
 		assert.Nil(t, got)
 		assert.Same(t, context.Canceled, err, "ctx's error, unwrapped")
 		assert.Equal(t, 12*time.Second, time.Since(start), "returns when ctx ends, not at the next poll")
@@ -119,7 +119,7 @@ func TestWaitForSyncDeadline(t *testing.T) {
 		m.on("GET", "/api/servers/12/syncdb/status/", srvJSON(200, `{"running": true}`))
 		ctx, cancel := context.WithTimeout(context.Background(), 55*time.Second)
 		defer cancel()
-		_, err := c.WaitForSync(ctx, &SyncResult{ServerID: 12, TaskID: "t-1"}, WaitOptions{})
+		_, err := c.WaitForSync(ctx, &SyncResult{ServerID: 12, TaskID: "t-1"}, nil)
 		assert.Equal(t, context.DeadlineExceeded, err)
 		assert.Equal(t, 8, m.count(), "polls at 0, 5, 10, 15, 20, 30, 40, 50 s")
 	})
@@ -129,7 +129,7 @@ func TestWaitForSyncMissingRunningIsRunning(t *testing.T) {
 	t.Parallel()
 	c, m := srvClient(t)
 	m.on("GET", "/api/servers/12/syncdb/status/", srvJSON(200, `{}`), srvJSON(200, `{"task_id": "t"}`), srvJSON(200, `{"running": false}`))
-	got, err := c.WaitForSync(context.Background(), &SyncResult{ServerID: 12, TaskID: "t"}, WaitOptions{Schedule: FixedSchedule(0)})
+	got, err := c.WaitForSync(context.Background(), &SyncResult{ServerID: 12, TaskID: "t"}, &WaitOptions{Schedule: FixedSchedule(0)})
 	require.NoError(t, err)
 	assert.Equal(t, 3, got.Polls)
 	assert.Equal(t, 3, m.count(), "no run id known: no run is read")
@@ -146,7 +146,7 @@ func TestWaitForSyncServerTimeoutAnswer(t *testing.T) {
 	m.on("GET", "/api/pipeline_runs/", srvJSON(200, `{"data": [{"id": 5, "status": "COMPLETED"}]}`))
 	var running []bool
 	got, err := c.WaitForSync(context.Background(), &SyncResult{ServerID: 12, TaskID: "t"},
-		WaitOptions{Schedule: FixedSchedule(0), ServerTimeout: 30 * time.Second, Progress: func(p SyncProgress) { running = append(running, p.Running) }})
+		&WaitOptions{Schedule: FixedSchedule(0), ServerTimeout: 30 * time.Second, Progress: func(p SyncProgress) { running = append(running, p.Running) }})
 	require.NoError(t, err)
 	assert.Equal(t, []bool{true, false}, running, "the server-side timeout counts as still running")
 	assert.Equal(t, RunCompleted, got.Status)
@@ -162,7 +162,7 @@ func TestWaitForSyncSeveralRuns(t *testing.T) {
 	m.on("GET", "/api/servers/12/syncdb/status/", srvJSON(200, `{"running": false}`))
 	m.on("GET", "/api/pipeline_runs/", srvJSON(200, `{"data": [{"id": 12, "status": "ERROR", "error": "bad key"}, {"id": 11, "status": "COMPLETED"}]}`))
 	res := &SyncResult{ServerID: 12, TaskID: "top", RunData: []RunRef{{PipelineRunID: 11, TaskID: "a"}, {PipelineRunID: 12}}}
-	got, err := c.WaitForSync(context.Background(), res, WaitOptions{Schedule: FixedSchedule(0)})
+	got, err := c.WaitForSync(context.Background(), res, &WaitOptions{Schedule: FixedSchedule(0)})
 	require.NoError(t, err)
 	assert.Equal(t, RunError, got.Status, "the worst status")
 	require.Len(t, got.Runs, 2)
@@ -185,7 +185,7 @@ func TestWaitForSyncResync(t *testing.T) {
 	m.on("GET", "/api/pipeline_runs/", srvJSON(200, `{"data": [{"id": 70, "status": "COMPLETED_WITH_ERRORS"}]}`))
 	res, err := c.FullResync(context.Background(), 8)
 	require.NoError(t, err)
-	got, err := c.WaitForSync(context.Background(), res, WaitOptions{Schedule: FixedSchedule(0)})
+	got, err := c.WaitForSync(context.Background(), res, &WaitOptions{Schedule: FixedSchedule(0)})
 	require.NoError(t, err)
 	assert.Equal(t, RunCompletedWithErrors, got.Status)
 	rs := m.reqs()
@@ -202,7 +202,7 @@ func TestWaitForSyncRereadsARunStillMarkedRunning(t *testing.T) {
 		runs := &srvSeq{bodies: []string{`{"data": [{"id": 9, "status": "RUNNING"}]}`, `{"data": [{"id": 9, "status": "COMPLETED"}]}`}}
 		m.on("GET", "/api/pipeline_runs/", runs.responder(200))
 		start := time.Now()
-		got, err := c.WaitForSync(context.Background(), &SyncResult{ServerID: 12, RunData: []RunRef{{PipelineRunID: 9}}}, WaitOptions{})
+		got, err := c.WaitForSync(context.Background(), &SyncResult{ServerID: 12, RunData: []RunRef{{PipelineRunID: 9}}}, nil)
 		require.NoError(t, err)
 		assert.Equal(t, RunCompleted, got.Status)
 		require.Len(t, runs.at, 2)
@@ -215,7 +215,7 @@ func TestWaitForSyncGivesUpRereadingAfterThree(t *testing.T) {
 	c, m := srvClient(t)
 	m.on("GET", "/api/servers/12/syncdb/status/", srvJSON(200, `{"running": false}`))
 	m.on("GET", "/api/pipeline_runs/", srvJSON(200, `{"data": [{"id": 9, "status": "RUNNING"}]}`))
-	got, err := c.WaitForSync(context.Background(), &SyncResult{ServerID: 12, RunData: []RunRef{{PipelineRunID: 9}}}, WaitOptions{Schedule: FixedSchedule(0)})
+	got, err := c.WaitForSync(context.Background(), &SyncResult{ServerID: 12, RunData: []RunRef{{PipelineRunID: 9}}}, &WaitOptions{Schedule: FixedSchedule(0)})
 	require.NoError(t, err)
 	assert.Equal(t, RunRunning, got.Status)
 	assert.Equal(t, 1+finalRunReads, m.count())
@@ -225,7 +225,7 @@ func TestWaitForSyncStatusErrorEndsWait(t *testing.T) {
 	t.Parallel()
 	c, m := srvClient(t)
 	m.on("GET", "/api/servers/12/syncdb/status/", srvJSON(200, `{"running": true}`), srvJSON(404, `{"error": "NOT_FOUND"}`))
-	_, err := c.WaitForSync(context.Background(), &SyncResult{ServerID: 12, TaskID: "t"}, WaitOptions{Schedule: FixedSchedule(0)})
+	_, err := c.WaitForSync(context.Background(), &SyncResult{ServerID: 12, TaskID: "t"}, &WaitOptions{Schedule: FixedSchedule(0)})
 	assert.ErrorIs(t, err, ErrNotFound)
 	assert.Equal(t, 2, m.count())
 }
@@ -234,7 +234,7 @@ func TestWaitForSyncStatusRetriedOn503(t *testing.T) {
 	t.Parallel()
 	c, m := srvClient(t)
 	m.on("GET", "/api/servers/12/syncdb/status/", srvJSON(503, `{}`), srvJSON(200, `{"running": false}`))
-	got, err := c.WaitForSync(context.Background(), &SyncResult{ServerID: 12, TaskID: "t"}, WaitOptions{Schedule: FixedSchedule(0)})
+	got, err := c.WaitForSync(context.Background(), &SyncResult{ServerID: 12, TaskID: "t"}, &WaitOptions{Schedule: FixedSchedule(0)})
 	require.NoError(t, err)
 	assert.Equal(t, 1, got.Polls, "one poll, retried inside the client")
 	assert.Equal(t, 2, m.count())
@@ -246,18 +246,18 @@ func TestWaitForSyncInvalidInput(t *testing.T) {
 	ctx := context.Background()
 	for _, tc := range []struct {
 		res  *SyncResult
-		opts WaitOptions
+		opts *WaitOptions
 	}{
-		{nil, WaitOptions{}},
-		{&SyncResult{TaskID: "t"}, WaitOptions{}},
-		{&SyncResult{ServerID: 1}, WaitOptions{}},
-		{&SyncResult{ServerID: 1, RunData: []RunRef{{}}}, WaitOptions{}},
-		{&SyncResult{ServerID: 1, TaskID: "t"}, WaitOptions{ServerTimeout: -1}},
+		{nil, nil},
+		{&SyncResult{TaskID: "t"}, nil},
+		{&SyncResult{ServerID: 1}, nil},
+		{&SyncResult{ServerID: 1, RunData: []RunRef{{}}}, nil},
+		{&SyncResult{ServerID: 1, TaskID: "t"}, &WaitOptions{ServerTimeout: -1}},
 	} {
 		_, err := c.WaitForSync(ctx, tc.res, tc.opts)
 		assert.ErrorIs(t, err, ErrInvalidArgument, "%+v", tc.res)
 	}
-	_, err := c.WaitForSync(ctx, &SyncResult{ServerID: 1, TaskID: "t"}, WaitOptions{}, WithHeader("Authorization", "x"))
+	_, err := c.WaitForSync(ctx, &SyncResult{ServerID: 1, TaskID: "t"}, nil, WithHeader("Authorization", "x"))
 	assert.ErrorIs(t, err, ErrInvalidArgument)
 	assert.Zero(t, m.count())
 }

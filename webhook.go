@@ -197,8 +197,9 @@ func parseWebhookEvent(body []byte) (*WebhookEvent, error) {
 	return ev, nil
 }
 
-// WebhookOption configures WebhookHandler.
-type WebhookOption func(*webhookConfig)
+// WebhookOption configures WebhookHandler; a bad value is returned by
+// WebhookHandler as ErrInvalidArgument.
+type WebhookOption func(*webhookConfig) error
 
 type webhookConfig struct {
 	header  string
@@ -208,20 +209,24 @@ type webhookConfig struct {
 // WithWebhookHeader reads the signature from name instead of
 // DefaultWebhookSignatureHeader.
 func WithWebhookHeader(name string) WebhookOption {
-	return func(c *webhookConfig) {
-		if name != "" {
-			c.header = name
+	return func(c *webhookConfig) error {
+		if !validHeaderName(name) {
+			return invalidArg("WithWebhookHeader", "%q is not a valid header name", name)
 		}
+		c.header = name
+		return nil
 	}
 }
 
-// WithWebhookMaxBody sets the body cap (DefaultWebhookMaxBodyBytes when n is
-// not positive).
+// WithWebhookMaxBody sets the body cap (DefaultWebhookMaxBodyBytes by
+// default); it must be positive.
 func WithWebhookMaxBody(n int64) WebhookOption {
-	return func(c *webhookConfig) {
-		if n > 0 {
-			c.maxBody = n
+	return func(c *webhookConfig) error {
+		if n <= 0 {
+			return invalidArg("WithWebhookMaxBody", "must be positive (got %d)", n)
 		}
+		c.maxBody = n
+		return nil
 	}
 }
 
@@ -235,23 +240,29 @@ func WithWebhookMaxBody(n int64) WebhookOption {
 // or wrong signature; 413 for a body over the cap; 400 for a signed body that
 // is not JSON. Error bodies are small JSON objects ({"error": "..."}) that
 // reveal nothing of fn's error or of the secret. fn is never called for an
-// unverified request. An empty secret makes every request fail with 500: a
-// webhook endpoint that accepts unsigned events would let anyone forge them.
-func WebhookHandler(secret string, fn func(context.Context, *WebhookEvent) error, opts ...WebhookOption) http.Handler {
+// unverified request. An empty secret, a nil fn or a bad option is refused
+// with ErrInvalidArgument: a webhook endpoint that accepts unsigned events
+// would let anyone forge them.
+func WebhookHandler(secret string, fn func(context.Context, *WebhookEvent) error, opts ...WebhookOption) (http.Handler, error) {
+	switch {
+	case secret == "":
+		return nil, invalidArg("secret", "is empty")
+	case fn == nil:
+		return nil, invalidArg("fn", "is nil")
+	}
 	cfg := webhookConfig{header: DefaultWebhookSignatureHeader, maxBody: DefaultWebhookMaxBodyBytes}
 	for _, o := range opts {
-		if o != nil {
-			o(&cfg)
+		if o == nil {
+			continue
+		}
+		if err := o(&cfg); err != nil {
+			return nil, err
 		}
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Method != http.MethodPost {
 			w.Header().Set("Allow", http.MethodPost)
 			writeEmbedError(w, http.StatusMethodNotAllowed, "method_not_allowed")
-			return
-		}
-		if secret == "" || fn == nil {
-			writeEmbedError(w, http.StatusInternalServerError, "webhook_not_configured")
 			return
 		}
 		r.Body = http.MaxBytesReader(w, r.Body, cfg.maxBody+1)
@@ -281,7 +292,7 @@ func WebhookHandler(secret string, fn func(context.Context, *WebhookEvent) error
 			return
 		}
 		w.WriteHeader(http.StatusNoContent)
-	})
+	}), nil
 }
 
 // writeEmbedError writes {"error": code} with status, uncached. code is one

@@ -144,11 +144,11 @@ func TestWebhookHandler(t *testing.T) {
 
 	var calls atomic.Int32
 	var got atomic.Pointer[WebhookEvent]
-	h := WebhookHandler(testWebhookSecret, func(ctx context.Context, ev *WebhookEvent) error {
+	h := mustHandler(WebhookHandler(testWebhookSecret, func(ctx context.Context, ev *WebhookEvent) error {
 		calls.Add(1)
 		got.Store(ev)
 		return nil
-	})
+	}))
 
 	rec := httptest.NewRecorder()
 	h.ServeHTTP(rec, webhookRequest(body, DefaultWebhookSignatureHeader, good))
@@ -185,9 +185,9 @@ func TestWebhookHandlerOptionsAndFailures(t *testing.T) {
 	body := `{"event":"pipeline_run_error","detail":"secret db password in stack trace"}`
 	sig := hexMAC(testWebhookSecret, body)
 
-	failing := WebhookHandler(testWebhookSecret, func(context.Context, *WebhookEvent) error {
+	failing := mustHandler(WebhookHandler(testWebhookSecret, func(context.Context, *WebhookEvent) error {
 		return errors.New("db down: password=hunter2")
-	}, WithWebhookHeader("X-Hook-Signature"), WithWebhookMaxBody(64))
+	}, WithWebhookHeader("X-Hook-Signature"), WithWebhookMaxBody(64)))
 
 	rec := httptest.NewRecorder()
 	failing.ServeHTTP(rec, webhookRequest(`{"event":"x"}`, "X-Hook-Signature", hexMAC(testWebhookSecret, `{"event":"x"}`)))
@@ -206,11 +206,23 @@ func TestWebhookHandlerOptionsAndFailures(t *testing.T) {
 	failing.ServeHTTP(rec, r)
 	assert.Equal(t, http.StatusRequestEntityTooLarge, rec.Code)
 
-	unconfigured := WebhookHandler("", func(context.Context, *WebhookEvent) error { return nil })
-	rec = httptest.NewRecorder()
-	unconfigured.ServeHTTP(rec, webhookRequest(body, DefaultWebhookSignatureHeader, hexMAC("", body)))
-	assert.Equal(t, http.StatusInternalServerError, rec.Code, "an empty secret accepts nothing")
-	assert.JSONEq(t, `{"error":"webhook_not_configured"}`, rec.Body.String())
+}
+
+func TestWebhookHandlerRefusesBadConfiguration(t *testing.T) {
+	t.Parallel()
+	ok := func(context.Context, *WebhookEvent) error { return nil }
+	for name, build := range map[string]func() (http.Handler, error){
+		"empty secret":  func() (http.Handler, error) { return WebhookHandler("", ok) },
+		"nil fn":        func() (http.Handler, error) { return WebhookHandler(testWebhookSecret, nil) },
+		"empty header":  func() (http.Handler, error) { return WebhookHandler(testWebhookSecret, ok, WithWebhookHeader("")) },
+		"bad header":    func() (http.Handler, error) { return WebhookHandler(testWebhookSecret, ok, WithWebhookHeader("X Sig")) },
+		"zero max body": func() (http.Handler, error) { return WebhookHandler(testWebhookSecret, ok, WithWebhookMaxBody(0)) },
+		"negative max":  func() (http.Handler, error) { return WebhookHandler(testWebhookSecret, ok, WithWebhookMaxBody(-5)) },
+	} {
+		h, err := build()
+		assert.ErrorIs(t, err, ErrInvalidArgument, name)
+		assert.Nil(t, h, name)
+	}
 }
 
 func FuzzVerifyWebhook(f *testing.F) {

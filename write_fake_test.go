@@ -21,7 +21,7 @@ import (
 // writeEnv is a fake with one customer behind a front server that can
 // rewrite the fake's answers, and clients pointed at the front.
 type writeEnv struct {
-	fake    *peliqantest.Server
+	fake    *peliqantest.Fake
 	front   *httptest.Server
 	p       *peliqan.PartnerClient
 	t       *peliqan.SubAccountClient
@@ -36,7 +36,7 @@ type writeEnv struct {
 
 func newWriteEnv(t *testing.T) *writeEnv {
 	t.Helper()
-	fake := peliqantest.NewServer(t, peliqantest.WithFixture(peliqantest.Fixture{SubAccounts: []peliqantest.SubAccountFixture{
+	fake := peliqantest.NewFake(t, peliqantest.WithFixture(peliqantest.Fixture{SubAccounts: []peliqantest.SubAccountFixture{
 		{ExternalID: "acme", CompanyName: "Acme", Email: "ops@acme.example",
 			Connections: []peliqantest.ConnectionFixture{{Type: "pipedrive"}},
 			Scripts:     []peliqantest.ScriptFixture{{Name: "nightly", Code: "print(1)"}}},
@@ -213,7 +213,7 @@ func TestWritesCutShortOnTheWire(t *testing.T) {
 		t.Parallel()
 		e := newWriteEnv(t)
 		e.fake.FailNext(peliqan.RouteSyncServer, 1, peliqantest.TruncatedJSONFault())
-		res, err := e.t.SyncServer(context.Background(), e.srv, peliqan.SyncOptions{})
+		res, err := e.t.SyncServer(context.Background(), e.srv, nil)
 		require.ErrorIs(t, err, peliqan.ErrMalformedResponse)
 		require.NotNil(t, res, "the sync started: its result comes back")
 		assert.Equal(t, e.srv, res.ServerID)

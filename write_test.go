@@ -97,7 +97,7 @@ func writeCases() []writeCase {
 	cases = append(cases,
 		writeCase{name: "SyncServer/run_data", method: "GET", path: "/api/servers/8/syncdb/", body: syncBody,
 			call: func(t *testing.T, ctx context.Context, _ *PartnerClient, s *SubAccountClient) (string, bool, error) {
-				v, err := s.SyncServer(ctx, 8, SyncOptions{})
+				v, err := s.SyncServer(ctx, 8, nil)
 				if v != nil {
 					assert.Equal(t, ID(8), v.ServerID)
 					assert.Equal(t, HealthOK, v.HealthStatus)
@@ -107,7 +107,7 @@ func writeCases() []writeCase {
 			}},
 		writeCase{name: "SyncServer/truncated", method: "GET", path: "/api/servers/8/syncdb/", body: `{"task_id": "t-42", "run_data": [{"pipeline_run_id": 3, "task_id": "t-4`,
 			call: func(t *testing.T, ctx context.Context, _ *PartnerClient, s *SubAccountClient) (string, bool, error) {
-				v, err := s.SyncServer(ctx, 8, SyncOptions{})
+				v, err := s.SyncServer(ctx, 8, nil)
 				if v != nil {
 					assert.Equal(t, ID(8), v.ServerID, "the server id is the one asked for")
 					return v.TaskID, false, err

@@ -17,7 +17,7 @@ import (
 // difference per call.
 func BenchmarkHookOverhead(b *testing.B) {
 	tel := newTelemetry(b)
-	fake := peliqantest.NewServer(b)
+	fake := peliqantest.NewFake(b)
 	plain, err := fake.PartnerClient()
 	require.NoError(b, err)
 	hooked, err := fake.PartnerClient(peliqan.WithCallHook(tel.hook))

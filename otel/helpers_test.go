@@ -89,9 +89,9 @@ func events(s sdktrace.ReadOnlySpan) []string {
 
 // fakeWith starts the fake with one customer (a Pipedrive connection with a
 // table, a script) and returns a partner client carrying the hook.
-func fakeWith(t testing.TB, tel *telemetry, opts ...peliqan.Option) (*peliqantest.Server, *peliqan.PartnerClient) {
+func fakeWith(t testing.TB, tel *telemetry, opts ...peliqan.Option) (*peliqantest.Fake, *peliqan.PartnerClient) {
 	t.Helper()
-	fake := peliqantest.NewServer(t, peliqantest.WithFixture(peliqantest.Fixture{SubAccounts: []peliqantest.SubAccountFixture{
+	fake := peliqantest.NewFake(t, peliqantest.WithFixture(peliqantest.Fixture{SubAccounts: []peliqantest.SubAccountFixture{
 		{ExternalID: "ext-SECRET-acme", CompanyName: "Acme", Email: "ops@acme.example",
 			Connections: []peliqantest.ConnectionFixture{{Type: "pipedrive", Tables: []peliqantest.TableFixture{
 				{Name: "contacts", Fields: []peliqantest.FieldFixture{{Name: "name", Type: "text"}}, GeneratedRows: 5}}},

@@ -87,7 +87,7 @@ func TestTokenRefreshIsVisibleAndTheTokenFetchIsAChildSpan(t *testing.T) {
 	fake, p := fakeWith(t, tel)
 	ctx := context.Background()
 	sd := fake.Seeded().SubAccounts[0]
-	tc, err := p.SubAccount(ctx, peliqan.ByExternalID(sd.ExternalID))
+	tc, err := p.SubAccount(peliqan.ByExternalID(sd.ExternalID))
 	require.NoError(t, err)
 	srv := sd.Connections[0].ID
 
@@ -150,7 +150,7 @@ func TestErrorsAreRecordedWithTheirKind(t *testing.T) {
 	fake, p := fakeWith(t, tel)
 	ctx := context.Background()
 	sd := fake.Seeded().SubAccounts[0]
-	tc, err := p.SubAccount(ctx, peliqan.ByExternalID(sd.ExternalID))
+	tc, err := p.SubAccount(peliqan.ByExternalID(sd.ExternalID))
 	require.NoError(t, err)
 	srv := sd.Connections[0].ID
 
@@ -162,7 +162,7 @@ func TestErrorsAreRecordedWithTheirKind(t *testing.T) {
 	require.ErrorIs(t, err, peliqan.ErrNotFound)
 
 	fake.FailNext(peliqan.RouteSyncServer, 1, peliqantest.StatusFault(http.StatusServiceUnavailable, ""))
-	_, err = tc.SyncServer(ctx, srv, peliqan.SyncOptions{})
+	_, err = tc.SyncServer(ctx, srv, nil)
 	require.ErrorIs(t, err, peliqan.ErrServer)
 
 	fake.FailNext(peliqan.RouteFullResync, 1, peliqantest.LatencyFault(time.Second))
@@ -179,7 +179,7 @@ func TestErrorsAreRecordedWithTheirKind(t *testing.T) {
 
 	// A tenant whose token cannot be fetched: the SDK's error names the
 	// external id, the span does not.
-	unknown, err := p.SubAccount(ctx, peliqan.ByExternalID("ext-SECRET-unknown"))
+	unknown, err := p.SubAccount(peliqan.ByExternalID("ext-SECRET-unknown"))
 	require.NoError(t, err)
 	_, err = unknown.ListServers(ctx)
 	require.ErrorIs(t, err, peliqan.ErrNotFound)
@@ -253,7 +253,7 @@ func TestHookOptions(t *testing.T) {
 	h, err = peliqanotel.Hook(peliqanotel.WithTracerProvider(tracenoop.NewTracerProvider()),
 		peliqanotel.WithMeterProvider(metricnoop.NewMeterProvider()))
 	require.NoError(t, err)
-	fake := peliqantest.NewServer(t)
+	fake := peliqantest.NewFake(t)
 	p, err := fake.PartnerClient(peliqan.WithCallHook(h))
 	require.NoError(t, err)
 	_, err = p.ListSubAccounts(context.Background(), nil)

@@ -20,7 +20,7 @@ import (
 // (its token fetched through the partner client, by external id), and the
 // ids every route needs.
 type workload struct {
-	fake *peliqantest.Server
+	fake *peliqantest.Fake
 	p    *peliqan.PartnerClient
 	t    *peliqan.SubAccountClient
 	seq  int
@@ -42,7 +42,7 @@ func newWorkload(t *testing.T, tel *telemetry) *workload {
 		oauthSrv: a.Connections[1].ID, db: a.DatabaseID, group: a.GroupID, script: a.Scripts[0],
 		table: a.Connections[0].Tables[0], tokens: []string{fake.PartnerToken()}}
 	var err error
-	w.t, err = p.SubAccount(ctx, peliqan.ByExternalID(w.ext))
+	w.t, err = p.SubAccount(peliqan.ByExternalID(w.ext))
 	require.NoError(t, err)
 
 	types, err := p.ServerTypes(ctx)
@@ -52,7 +52,7 @@ func newWorkload(t *testing.T, tel *telemetry) *workload {
 			w.serverType = st.ID
 		}
 	}
-	dbs, err := w.t.ListDatabases(ctx, peliqan.DatabaseListOptions{IncludeTables: true})
+	dbs, err := w.t.ListDatabases(ctx, &peliqan.DatabaseListOptions{IncludeTables: true})
 	require.NoError(t, err)
 	for _, d := range dbs {
 		if d.ID == w.db && len(d.Schemas) > 0 {
@@ -62,7 +62,7 @@ func newWorkload(t *testing.T, tel *telemetry) *workload {
 	qt, err := w.t.CreateQueryTable(ctx, w.db, peliqan.QueryTable{SchemaID: w.schema, Name: "q_setup", Query: "select 1"})
 	require.NoError(t, err)
 	w.queryTable = qt.ID
-	sr, err := w.t.SyncServer(ctx, w.srv, peliqan.SyncOptions{})
+	sr, err := w.t.SyncServer(ctx, w.srv, nil)
 	require.NoError(t, err)
 	require.NotEmpty(t, sr.RunData)
 	w.pRun = sr.RunData[0].PipelineRunID
@@ -110,7 +110,7 @@ var routeCalls = map[string]func(ctx context.Context, w *workload) error{
 		return w.p.DeleteSubAccount(ctx, sd.SubAccounts[0].ID)
 	},
 	peliqan.RouteSubAccountToken: func(ctx context.Context, w *workload) error {
-		tok, err := w.p.SubAccountToken(ctx, peliqan.ByExternalID(w.ext), peliqan.TokenOptions{Expiring: true})
+		tok, err := w.p.SubAccountToken(ctx, peliqan.ByExternalID(w.ext), &peliqan.TokenOptions{Expiring: true})
 		if err == nil {
 			w.tokens = append(w.tokens, tok.Token)
 		}
@@ -146,11 +146,11 @@ var routeCalls = map[string]func(ctx context.Context, w *workload) error{
 		return err
 	},
 	peliqan.RouteSyncServer: func(ctx context.Context, w *workload) error {
-		_, err := w.t.SyncServer(ctx, w.srv, peliqan.SyncOptions{})
+		_, err := w.t.SyncServer(ctx, w.srv, nil)
 		return err
 	},
 	peliqan.RouteGetServerSyncRunStatus: func(ctx context.Context, w *workload) error {
-		_, err := w.t.GetServerSyncRunStatus(ctx, w.srv, peliqan.SyncStatusOptions{PipelineRunID: w.pRun})
+		_, err := w.t.GetServerSyncRunStatus(ctx, w.srv, &peliqan.SyncStatusOptions{PipelineRunID: w.pRun})
 		return err
 	},
 	peliqan.RouteFullResync: func(ctx context.Context, w *workload) error {
@@ -158,7 +158,7 @@ var routeCalls = map[string]func(ctx context.Context, w *workload) error{
 		return err
 	},
 	peliqan.RouteFullResyncStatus: func(ctx context.Context, w *workload) error {
-		_, err := w.t.GetFullResyncStatus(ctx, w.srv, peliqan.SyncStatusOptions{PipelineRunID: w.pRun})
+		_, err := w.t.GetFullResyncStatus(ctx, w.srv, &peliqan.SyncStatusOptions{PipelineRunID: w.pRun})
 		return err
 	},
 	peliqan.RouteReAuthoriseServer: func(ctx context.Context, w *workload) error {
@@ -182,11 +182,27 @@ var routeCalls = map[string]func(ctx context.Context, w *workload) error{
 		return err
 	},
 	peliqan.RouteListDatabases: func(ctx context.Context, w *workload) error {
-		_, err := w.t.ListDatabases(ctx, peliqan.DatabaseListOptions{IncludeTables: true})
+		_, err := w.t.ListDatabases(ctx, &peliqan.DatabaseListOptions{IncludeTables: true})
 		return err
 	},
 	peliqan.RouteListTables: func(ctx context.Context, w *workload) error {
 		_, err := w.t.ListTables(ctx, w.db)
+		return err
+	},
+	peliqan.RouteLookupConnection: func(ctx context.Context, w *workload) error {
+		_, err := w.t.LookupConnection(ctx, peliqan.LookupKeys{ConnectionID: w.srv})
+		return err
+	},
+	peliqan.RouteLookupDatabase: func(ctx context.Context, w *workload) error {
+		_, err := w.t.LookupDatabase(ctx, peliqan.LookupKeys{ConnectionID: w.srv})
+		return err
+	},
+	peliqan.RouteLookupSchema: func(ctx context.Context, w *workload) error {
+		_, err := w.t.LookupSchema(ctx, peliqan.LookupKeys{ConnectionID: w.srv})
+		return err
+	},
+	peliqan.RouteLookupTable: func(ctx context.Context, w *workload) error {
+		_, err := w.t.LookupTable(ctx, peliqan.LookupKeys{TableID: w.table})
 		return err
 	},
 	peliqan.RouteGetTable: func(ctx context.Context, w *workload) error {
@@ -203,14 +219,14 @@ var routeCalls = map[string]func(ctx context.Context, w *workload) error{
 		return err
 	},
 	peliqan.RouteListRows: func(ctx context.Context, w *workload) error {
-		_, err := w.t.ListRows(ctx, w.table, peliqan.RowsOptions{Fields: []string{"name"}})
+		_, err := w.t.ListRows(ctx, w.table, &peliqan.RowsOptions{Fields: []string{"name"}})
 		return err
 	},
 	peliqan.RouteUpdateCell: func(ctx context.Context, w *workload) error {
 		return w.t.UpdateCell(ctx, w.table, 1, "name", fmt.Sprintf("cell-SECRET-%d", w.next()))
 	},
 	peliqan.RouteQuery: func(ctx context.Context, w *workload) error {
-		_, err := w.t.Query(ctx, "SELECT * FROM contacts LIMIT 3", peliqan.QueryOptions{})
+		_, err := w.t.Query(ctx, "SELECT * FROM contacts LIMIT 3", nil)
 		return err
 	},
 	peliqan.RouteListScripts: func(ctx context.Context, w *workload) error {
@@ -308,7 +324,7 @@ func TestNoSecretInAnySpanEventOrMetric(t *testing.T) {
 	// external id.
 	var bad *peliqan.SubAccountClient
 	var err error
-	bad, err = w.p.SubAccount(ctx, peliqan.ByExternalID("ext-SECRET-unknown"))
+	bad, err = w.p.SubAccount(peliqan.ByExternalID("ext-SECRET-unknown"))
 	require.NoError(t, err)
 	_, err = bad.ListServers(ctx)
 	require.ErrorIs(t, err, peliqan.ErrNotFound)

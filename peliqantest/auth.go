@@ -38,7 +38,7 @@ type authority struct {
 	// serverExp, when set, is the exp of the "non-expiring" tokens
 	// (WithFarFutureExpiry, WithServerTokenLifetime).
 	serverExp func(now time.Time) time.Time
-	// seq makes every minted token distinct (jti); guarded by Server.mu.
+	// seq makes every minted token distinct (jti); guarded by Fake.mu.
 	seq int64
 }
 
@@ -61,7 +61,7 @@ func (a *authority) sign(c claims) (string, error) {
 }
 
 // mint issues a tenant token. expiring tokens carry exp = now + ttl; the
-// others carry none unless serverExp gives one. Callers hold Server.mu.
+// others carry none unless serverExp gives one. Callers hold Fake.mu.
 func (a *authority) mint(accountID int64, kind string, expiring bool, now time.Time) (string, error) {
 	a.seq++
 	c := claims{AccountID: accountID, Kind: kind, RegisteredClaims: jwt.RegisteredClaims{
@@ -103,8 +103,8 @@ func (a *authority) verify(tok string) (*claims, error) {
 // or expired token, 403 for a tenant token on a partner route. A tenant
 // route with the partner token opens the partner's own account. On success
 // it returns a zero reply and sets c.acct and c.claims. Callers hold
-// Server.mu.
-func (s *Server) authenticate(c *call) reply {
+// Fake.mu.
+func (s *Fake) authenticate(c *call) reply {
 	h := c.r.Header.Get("Authorization")
 	scheme, tok, _ := strings.Cut(h, " ")
 	if scheme != "JWT" || strings.TrimSpace(tok) == "" {

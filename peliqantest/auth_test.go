@@ -28,7 +28,7 @@ func TestServerTokenExpiryOptions(t *testing.T) {
 
 	t.Run("default: no exp", func(t *testing.T) {
 		t.Parallel()
-		srv := NewServer(t, WithClock(NewManualClock(start).Now))
+		srv := NewFake(t, WithClock(NewManualClock(start).Now))
 		seedOne(t, srv, 1)
 		assert.Nil(t, tokenExp(t, newTC(t, srv).tenantToken("acme")))
 	})
@@ -36,7 +36,7 @@ func TestServerTokenExpiryOptions(t *testing.T) {
 	t.Run("WithFarFutureExpiry", func(t *testing.T) {
 		t.Parallel()
 		clk := NewManualClock(start)
-		srv := NewServer(t, WithClock(clk.Now), WithFarFutureExpiry(), WithTokenLifetime(10*time.Minute))
+		srv := NewFake(t, WithClock(clk.Now), WithFarFutureExpiry(), WithTokenLifetime(10*time.Minute))
 		seedOne(t, srv, 1)
 		c := newTC(t, srv)
 		long := c.tenantToken("acme")
@@ -57,7 +57,7 @@ func TestServerTokenExpiryOptions(t *testing.T) {
 	t.Run("WithServerTokenLifetime", func(t *testing.T) {
 		t.Parallel()
 		clk := NewManualClock(start)
-		srv := NewServer(t, WithClock(clk.Now), WithServerTokenLifetime(5*time.Minute))
+		srv := NewFake(t, WithClock(clk.Now), WithServerTokenLifetime(5*time.Minute))
 		seedOne(t, srv, 1)
 		c := newTC(t, srv)
 		tok := c.tenantToken("acme")

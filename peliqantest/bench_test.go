@@ -11,7 +11,7 @@ import (
 
 // benchGet measures one route of the fake over loopback with a plain
 // client, reporting requests and rows per second.
-func benchGet(b *testing.B, srv *Server, p string, q url.Values, tok string, rowsPerReq int) {
+func benchGet(b *testing.B, srv *Fake, p string, q url.Values, tok string, rowsPerReq int) {
 	tr := &http.Transport{}
 	defer tr.CloseIdleConnections()
 	hc := &http.Client{Transport: tr}

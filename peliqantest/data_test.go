@@ -18,7 +18,7 @@ import (
 
 func TestRowsPaging(t *testing.T) {
 	t.Parallel()
-	srv := NewServer(t)
+	srv := NewFake(t)
 	sa := seedOne(t, srv, 250)
 	c := newTC(t, srv)
 	tok := c.tenantToken("acme")
@@ -83,7 +83,7 @@ func TestRowsPaging(t *testing.T) {
 
 func TestUpdateCell(t *testing.T) {
 	t.Parallel()
-	srv := NewServer(t)
+	srv := NewFake(t)
 	sa := seedOne(t, srv, 5)
 	c := newTC(t, srv)
 	tok := c.tenantToken("acme")
@@ -107,7 +107,7 @@ func TestUpdateCell(t *testing.T) {
 
 func TestQueryEvaluator(t *testing.T) {
 	t.Parallel()
-	srv := NewServer(t)
+	srv := NewFake(t)
 	sa := seedOne(t, srv, 12)
 	c := newTC(t, srv)
 	tok := c.tenantToken("acme")
@@ -136,7 +136,7 @@ func TestQueryEvaluator(t *testing.T) {
 
 func TestQueryTablesAndDatabases(t *testing.T) {
 	t.Parallel()
-	srv := NewServer(t)
+	srv := NewFake(t)
 	sa := seedOne(t, srv, 8)
 	c := newTC(t, srv)
 	tok := c.tenantToken("acme")
@@ -180,7 +180,7 @@ func TestQueryTablesAndDatabases(t *testing.T) {
 
 func TestLargeGeneratedTableIsCheap(t *testing.T) {
 	t.Parallel()
-	srv := NewServer(t)
+	srv := NewFake(t)
 	sd, err := srv.Seed(Fixture{SubAccounts: []SubAccountFixture{{ExternalID: "big", Connections: []ConnectionFixture{{
 		Name: "warehouse", Tables: []TableFixture{{Name: "events", Fields: []FieldFixture{{Name: "kind", Type: "text"}, {Name: "n", Type: "number"}}, GeneratedRows: 1_000_000}},
 	}}}}})
@@ -232,7 +232,7 @@ func TestUpdateTable(t *testing.T) {
 	if _, ok := routes.Lookup(updateTableRoute); !ok {
 		t.Skip("the UpdateTable row is not in this routes table yet")
 	}
-	srv := NewServer(t)
+	srv := NewFake(t)
 	sa := seedOne(t, srv, 8)
 	c := newTC(t, srv)
 	tok := c.tenantToken("acme")

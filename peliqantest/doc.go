@@ -3,7 +3,7 @@
 // talks to Peliqan: with this SDK, with another language's client, or with
 // curl.
 //
-//	srv := peliqantest.NewServer(t, peliqantest.WithFixture(peliqantest.Generate(1, 3, 2, 50)))
+//	srv := peliqantest.NewFake(t, peliqantest.WithFixture(peliqantest.Generate(1, 3, 2, 50)))
 //	p, err := srv.PartnerClient() // a real *peliqan.PartnerClient, zero-wait retries
 //
 // The fake follows the wire contract, not the SDK's methods: it dispatches

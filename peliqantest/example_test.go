@@ -35,7 +35,7 @@ func ExampleNew() {
 
 // Injected faults: the next two connection lists fail with a 503 and a
 // Retry-After; the SDK's zero-wait retries get through on the third try.
-func ExampleServer_FailNext() {
+func ExampleFake_FailNext() {
 	srv, err := peliqantest.New(peliqantest.WithFixture(peliqantest.Generate(1, 1, 2, 0)))
 	if err != nil {
 		panic(err)
@@ -73,17 +73,17 @@ func ExampleManualClock() {
 		panic(err)
 	}
 	ctx := context.Background()
-	res, err := t.SyncServer(ctx, conn, peliqan.SyncOptions{})
+	res, err := t.SyncServer(ctx, conn, nil)
 	if err != nil {
 		panic(err)
 	}
-	status, err := t.GetServerSyncRunStatus(ctx, conn, peliqan.SyncStatusOptions{TaskID: res.TaskID})
+	status, err := t.GetServerSyncRunStatus(ctx, conn, &peliqan.SyncStatusOptions{TaskID: res.TaskID})
 	if err != nil {
 		panic(err)
 	}
 	fmt.Println(res.HealthStatus, "running:", status.Running)
 	clk.Advance(time.Minute)
-	if status, err = t.GetServerSyncRunStatus(ctx, conn, peliqan.SyncStatusOptions{TaskID: res.TaskID}); err != nil {
+	if status, err = t.GetServerSyncRunStatus(ctx, conn, &peliqan.SyncStatusOptions{TaskID: res.TaskID}); err != nil {
 		panic(err)
 	}
 	fmt.Println("running:", status.Running)

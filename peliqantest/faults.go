@@ -157,7 +157,7 @@ func newFaultSet(seed uint64) *faultSet {
 // FailNext injects f into the next n requests of route (a peliqan.Route*
 // name, or "" for any route). Calls queue up in order. An unknown route
 // name panics: it is a typo in the test.
-func (s *Server) FailNext(route string, n int, f Fault) {
+func (s *Fake) FailNext(route string, n int, f Fault) {
 	if route != "" {
 		mustRoute(route)
 	}
@@ -171,7 +171,7 @@ func (s *Server) FailNext(route string, n int, f Fault) {
 
 // AddFaultRule adds a probabilistic fault rule. An unknown route name or a
 // probability outside 0..1 panics.
-func (s *Server) AddFaultRule(r FaultRule) {
+func (s *Fake) AddFaultRule(r FaultRule) {
 	if r.Route != "" {
 		mustRoute(r.Route)
 	}
@@ -184,7 +184,7 @@ func (s *Server) AddFaultRule(r FaultRule) {
 }
 
 // ClearFaults drops every queued fault and rule.
-func (s *Server) ClearFaults() {
+func (s *Fake) ClearFaults() {
 	s.faults.mu.Lock()
 	defer s.faults.mu.Unlock()
 	s.faults.queue, s.faults.rules = nil, nil
@@ -213,7 +213,7 @@ func (fs *faultSet) pick(route string) (Fault, bool) {
 }
 
 // applyBefore answers a fault that replaces the handler.
-func (s *Server) applyBefore(w http.ResponseWriter, rt routes.Route, f Fault) {
+func (s *Fake) applyBefore(w http.ResponseWriter, rt routes.Route, f Fault) {
 	switch f.Kind {
 	case FaultResetBeforeResponse:
 		resetConn(w, nil)
@@ -243,7 +243,7 @@ func (s *Server) applyBefore(w http.ResponseWriter, rt routes.Route, f Fault) {
 
 // defaultErrorBody is a Peliqan-shaped body for an injected status.
 // Callers hold s.mu.
-func (s *Server) defaultErrorBody(code int, rt routes.Route) reply {
+func (s *Fake) defaultErrorBody(code int, rt routes.Route) reply {
 	c := &call{s: s}
 	switch {
 	case code == http.StatusUnauthorized:
@@ -278,7 +278,7 @@ func htmlPage(code int) string {
 }
 
 // applyAfter sends a handler's reply damaged by the fault.
-func (s *Server) applyAfter(w http.ResponseWriter, rep reply, f Fault) {
+func (s *Fake) applyAfter(w http.ResponseWriter, rep reply, f Fault) {
 	status, body := rep.status, rep.body
 	if status == http.StatusNoContent || len(body) < 2 {
 		// Nothing to damage: send a small JSON body under a 200 instead.

@@ -14,7 +14,7 @@ import (
 	"github.com/peliqan-community/peliqan-go/internal/routes"
 )
 
-func lastRequest(t *testing.T, srv *Server) Request {
+func lastRequest(t *testing.T, srv *Fake) Request {
 	t.Helper()
 	// The record is written when the handler returns, which may be a moment
 	// after the client saw a reset; wait for it, boundedly.
@@ -36,7 +36,7 @@ func subAccountCount(t *testing.T, c *tc) int {
 
 func TestFaultStatus(t *testing.T) {
 	t.Parallel()
-	srv := NewServer(t)
+	srv := NewFake(t)
 	c := newTC(t, srv)
 	p := srv.PartnerToken()
 
@@ -70,14 +70,14 @@ func TestFaultStatus(t *testing.T) {
 	assert.Equal(t, 0, subAccountCount(t, c))
 }
 
-func lastRequestAt(srv *Server, back int) Request {
+func lastRequestAt(srv *Fake, back int) Request {
 	reqs := srv.Requests()
 	return reqs[len(reqs)+back]
 }
 
 func TestFaultLatency(t *testing.T) {
 	t.Parallel()
-	srv := NewServer(t)
+	srv := NewFake(t)
 	c := newTC(t, srv)
 	srv.FailNext(routes.ListSubAccounts, 1, LatencyFault(150*time.Millisecond))
 	start := time.Now()
@@ -96,7 +96,7 @@ func TestFaultLatency(t *testing.T) {
 
 func TestFaultResetBeforeResponse(t *testing.T) {
 	t.Parallel()
-	srv := NewServer(t)
+	srv := NewFake(t)
 	sa := seedOne(t, srv, 1)
 	c := newTC(t, srv)
 	p := srv.PartnerToken()
@@ -135,7 +135,7 @@ func TestFaultResetBeforeResponse(t *testing.T) {
 
 func TestFaultResetMidBody(t *testing.T) {
 	t.Parallel()
-	srv := NewServer(t)
+	srv := NewFake(t)
 	c := newTC(t, srv)
 	p := srv.PartnerToken()
 
@@ -155,7 +155,7 @@ func TestFaultResetMidBody(t *testing.T) {
 
 func TestFaultTruncatedJSON(t *testing.T) {
 	t.Parallel()
-	srv := NewServer(t)
+	srv := NewFake(t)
 	seedOne(t, srv, 1)
 	c := newTC(t, srv)
 	full := c.ok(routes.ListSubAccounts, srv.PartnerToken(), nil, nil)
@@ -170,7 +170,7 @@ func TestFaultTruncatedJSON(t *testing.T) {
 
 func TestFaultHTMLPage(t *testing.T) {
 	t.Parallel()
-	srv := NewServer(t)
+	srv := NewFake(t)
 	c := newTC(t, srv)
 	srv.FailNext(routes.ListSubAccounts, 1, HTMLFault(0))
 	srv.FailNext(routes.ListSubAccounts, 1, HTMLFault(http.StatusGatewayTimeout))
@@ -185,7 +185,7 @@ func TestFaultHTMLPage(t *testing.T) {
 
 func TestFaultOversizedBody(t *testing.T) {
 	t.Parallel()
-	srv := NewServer(t)
+	srv := NewFake(t)
 	seedOne(t, srv, 1)
 	c := newTC(t, srv)
 	const size = 2 << 20
@@ -220,7 +220,7 @@ func TestFaultOversizedBody(t *testing.T) {
 func TestFaultRules(t *testing.T) {
 	t.Parallel()
 	statuses := func(seed uint64) []int {
-		srv := NewServer(t, WithFaultSeed(seed))
+		srv := NewFake(t, WithFaultSeed(seed))
 		srv.AddFaultRule(FaultRule{Route: routes.ListSubAccounts, Probability: 0.5, Fault: StatusFault(503, "")})
 		c := newTC(t, srv)
 		var out []int
@@ -243,7 +243,7 @@ func TestFaultRules(t *testing.T) {
 	assert.NotEqual(t, a, statuses(43))
 
 	// "" matches every route; FailNext wins over rules; ClearFaults ends both.
-	srv := NewServer(t)
+	srv := NewFake(t)
 	c := newTC(t, srv)
 	p := srv.PartnerToken()
 	srv.AddFaultRule(FaultRule{Probability: 1, Fault: HTMLFault(502)})
@@ -260,7 +260,7 @@ func TestFaultRules(t *testing.T) {
 
 func TestFaultMisuse(t *testing.T) {
 	t.Parallel()
-	srv := NewServer(t)
+	srv := NewFake(t)
 	assert.Panics(t, func() { srv.FailNext("SyncSever", 1, ResetFault()) })
 	assert.Panics(t, func() { srv.Count("Nope") })
 	assert.Panics(t, func() { srv.AddFaultRule(FaultRule{Probability: 1.5}) })

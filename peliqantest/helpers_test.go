@@ -23,11 +23,11 @@ func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 // and no connection reuse across tests.
 type tc struct {
 	t   *testing.T
-	srv *Server
+	srv *Fake
 	hc  *http.Client
 }
 
-func newTC(t *testing.T, srv *Server) *tc {
+func newTC(t *testing.T, srv *Fake) *tc {
 	tr := &http.Transport{}
 	t.Cleanup(tr.CloseIdleConnections)
 	return &tc{t: t, srv: srv, hc: &http.Client{
@@ -166,7 +166,7 @@ func requireTupleError(t *testing.T, r resp, status int, code string) {
 
 // seedOne loads one sub-account "acme" with one Pipedrive connection whose
 // tables hold rows generated rows.
-func seedOne(t *testing.T, srv *Server, rows int) SeededSubAccount {
+func seedOne(t *testing.T, srv *Fake, rows int) SeededSubAccount {
 	t.Helper()
 	tables := defaultTables("pipedrive")
 	for i := range tables {

@@ -29,7 +29,7 @@ func lookupKeys(set map[string]any) map[string]any {
 // old godoc suggested) finds nothing: the schema name is generated.
 func TestGuessedSchemaNamesFail(t *testing.T) {
 	t.Parallel()
-	srv := NewServer(t)
+	srv := NewFake(t)
 	sa := seedOne(t, srv, 4) // connection "CRM"
 	c := newTC(t, srv)
 	tok := c.tenantToken("acme")
@@ -61,7 +61,7 @@ func TestGuessedSchemaNamesFail(t *testing.T) {
 
 func TestLookupRoutes(t *testing.T) {
 	t.Parallel()
-	srv := NewServer(t)
+	srv := NewFake(t)
 	sd, err := srv.Seed(Fixture{SubAccounts: []SubAccountFixture{
 		{ExternalID: "acme", Connections: []ConnectionFixture{
 			{Name: "CRM", Type: "pipedrive"},
@@ -146,7 +146,7 @@ func TestLookupRoutes(t *testing.T) {
 // reach exactly the table they name.
 func TestQueryEvaluatorQuotedIdentifiers(t *testing.T) {
 	t.Parallel()
-	srv := NewServer(t)
+	srv := NewFake(t)
 	_, err := srv.Seed(Fixture{SubAccounts: []SubAccountFixture{{ExternalID: "acme", Connections: []ConnectionFixture{{
 		Name: "odd", Tables: []TableFixture{
 			{Name: `a"; DROP`, Fields: []FieldFixture{{Name: "n", Type: "number"}}, GeneratedRows: 3},

@@ -14,7 +14,7 @@ import (
 
 func TestSubAccountPaging(t *testing.T) {
 	t.Parallel()
-	srv := NewServer(t)
+	srv := NewFake(t)
 	c := newTC(t, srv)
 	p := srv.PartnerToken()
 	for i := range 25 {
@@ -62,7 +62,7 @@ func TestSubAccountPaging(t *testing.T) {
 
 func TestSubAccountCRUD(t *testing.T) {
 	t.Parallel()
-	srv := NewServer(t)
+	srv := NewFake(t)
 	c := newTC(t, srv)
 	p := srv.PartnerToken()
 
@@ -112,7 +112,7 @@ func TestSubAccountCRUD(t *testing.T) {
 
 func TestIntegrateAutoProvisions(t *testing.T) {
 	t.Parallel()
-	srv := NewServer(t)
+	srv := NewFake(t)
 	c := newTC(t, srv)
 	p := srv.PartnerToken()
 	body := map[string]any{"external_id": "new_1", "first_name": "Bo", "last_name": "K", "email": "bo@new.example", "company_name": "New One"}
@@ -133,7 +133,7 @@ func TestIntegrateAutoProvisions(t *testing.T) {
 
 func TestServerTypesHaveConnectForms(t *testing.T) {
 	t.Parallel()
-	srv := NewServer(t)
+	srv := NewFake(t)
 	c := newTC(t, srv)
 	types := c.ok(routes.ServerTypes, srv.PartnerToken(), nil, nil).list(t)
 	kinds := map[string]string{}

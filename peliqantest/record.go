@@ -78,7 +78,7 @@ func (rc *recorder) count(route string) {
 // Requests returns the requests received so far, oldest first (at most the
 // WithRecordLimit most recent ones). Each is recorded when its answer is
 // done.
-func (s *Server) Requests() []Request {
+func (s *Fake) Requests() []Request {
 	s.rec.mu.Lock()
 	defer s.rec.mu.Unlock()
 	out := make([]Request, len(s.rec.reqs))
@@ -90,7 +90,7 @@ func (s *Server) Requests() []Request {
 // faulted ones included. It counts on arrival, so a request still being
 // answered is counted. An unknown route name panics: it is a typo in the
 // test.
-func (s *Server) Count(route string) int {
+func (s *Fake) Count(route string) int {
 	mustRoute(route)
 	s.rec.mu.Lock()
 	defer s.rec.mu.Unlock()
@@ -98,7 +98,7 @@ func (s *Server) Count(route string) int {
 }
 
 // ResetRecords forgets recorded requests and counts.
-func (s *Server) ResetRecords() {
+func (s *Fake) ResetRecords() {
 	s.rec.mu.Lock()
 	defer s.rec.mu.Unlock()
 	s.rec.reqs, s.rec.counts = nil, map[string]int{}

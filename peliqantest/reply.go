@@ -15,7 +15,7 @@ import (
 
 // call is one authenticated request on its way through a handler.
 type call struct {
-	s      *Server
+	s      *Fake
 	r      *http.Request
 	route  routes.Route
 	params []string

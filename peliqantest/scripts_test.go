@@ -15,7 +15,7 @@ import (
 func TestScriptLifecycle(t *testing.T) {
 	t.Parallel()
 	clk := NewManualClock(time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC))
-	srv := NewServer(t, WithClock(clk.Now), WithScriptRunDuration(time.Minute))
+	srv := NewFake(t, WithClock(clk.Now), WithScriptRunDuration(time.Minute))
 	sa := seedOne(t, srv, 1)
 	c := newTC(t, srv)
 	tok := c.tenantToken("acme")

@@ -101,7 +101,7 @@ type SeededConnection struct {
 // Seed loads f. It checks the whole fixture first and changes nothing when
 // it is invalid (an empty or duplicate external id, an unknown connector
 // type or outcome).
-func (s *Server) Seed(f Fixture) (*Seeded, error) {
+func (s *Fake) Seed(f Fixture) (*Seeded, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	st := s.st
@@ -175,7 +175,7 @@ func (s *Server) Seed(f Fixture) (*Seeded, error) {
 
 // Seeded returns the ids of everything seeded so far (by WithFixture and
 // Seed), in order.
-func (s *Server) Seeded() *Seeded {
+func (s *Fake) Seeded() *Seeded {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	out := &Seeded{SubAccounts: make([]SeededSubAccount, len(s.seeded.SubAccounts))}

@@ -30,7 +30,7 @@ func TestGenerateIsDeterministic(t *testing.T) {
 	// and the partner token.
 	key := []byte("0123456789abcdef0123456789abcdef")
 	dump := func() (string, *Seeded, string) {
-		srv := NewServer(t, WithSigningKey(key), WithFixture(Generate(9, 3, 2, 5)))
+		srv := NewFake(t, WithSigningKey(key), WithFixture(Generate(9, 3, 2, 5)))
 		c := newTC(t, srv)
 		sd := srv.Seeded()
 		tok := c.tenantToken(sd.SubAccounts[2].ExternalID)
@@ -46,7 +46,7 @@ func TestGenerateIsDeterministic(t *testing.T) {
 
 func TestGeneratedFleetHasDeadConnections(t *testing.T) {
 	t.Parallel()
-	srv := NewServer(t, WithFixture(Generate(1, 20, 3, 1)))
+	srv := NewFake(t, WithFixture(Generate(1, 20, 3, 1)))
 	c := newTC(t, srv)
 	dead, total := 0, 0
 	for _, sa := range srv.Seeded().SubAccounts {
@@ -64,7 +64,7 @@ func TestGeneratedFleetHasDeadConnections(t *testing.T) {
 
 func TestSeedFixture(t *testing.T) {
 	t.Parallel()
-	srv := NewServer(t)
+	srv := NewFake(t)
 	sd, err := srv.Seed(Fixture{
 		ServerTypes: []ServerType{{Name: "exact", DisplayName: "Exact Online", AuthType: AuthOAuth,
 			Tables: []TableFixture{{Name: "invoices", Fields: []FieldFixture{{Name: "total", Type: "decimal"}}}}}},
@@ -125,7 +125,7 @@ func TestSeedFixture(t *testing.T) {
 
 func TestRequestsAreRecordedRedacted(t *testing.T) {
 	t.Parallel()
-	srv := NewServer(t, WithRecordLimit(4))
+	srv := NewFake(t, WithRecordLimit(4))
 	c := newTC(t, srv)
 	p := srv.PartnerToken()
 	c.ok(routes.CreateSubAccount, p, url.Values{"trace": {"1"}}, map[string]any{"external_id": "r1"})

@@ -21,9 +21,9 @@ import (
 // maxRequestBody caps how much of a request body the fake reads.
 const maxRequestBody = 10 << 20
 
-// Server is a stateful fake of the Peliqan API listening on a loopback
+// Fake is a stateful fake of the Peliqan API listening on a loopback
 // address. It is safe for concurrent use.
-type Server struct {
+type Fake struct {
 	cfg  config
 	http *httptest.Server
 
@@ -39,9 +39,9 @@ type Server struct {
 	closeOnce sync.Once
 }
 
-// NewServer starts a fake on a loopback port for the duration of a test; it
+// NewFake starts a fake on a loopback port for the duration of a test; it
 // is closed by t.Cleanup. An invalid option or fixture fails the test.
-func NewServer(t testing.TB, opts ...Option) *Server {
+func NewFake(t testing.TB, opts ...Option) *Fake {
 	t.Helper()
 	s, err := New(opts...)
 	if err != nil {
@@ -54,12 +54,12 @@ func NewServer(t testing.TB, opts ...Option) *Server {
 // New starts a fake without a testing.TB, for long-running use (the
 // peliqan-fake command, a dev environment). Call Close when done. It listens
 // on 127.0.0.1 on a free port unless WithAddr names another loopback address.
-func New(opts ...Option) (*Server, error) {
+func New(opts ...Option) (*Fake, error) {
 	cfg, err := newConfig(opts)
 	if err != nil {
 		return nil, err
 	}
-	s := &Server{
+	s := &Fake{
 		cfg:    cfg,
 		auth:   newAuthority(cfg),
 		rec:    newRecorder(cfg.recordLimit),
@@ -86,7 +86,7 @@ func New(opts ...Option) (*Server, error) {
 
 // Close stops the server and ends any request it is holding (added latency,
 // a server-side wait). It is safe to call more than once.
-func (s *Server) Close() {
+func (s *Fake) Close() {
 	s.closeOnce.Do(func() {
 		close(s.closed)
 		s.http.CloseClientConnections()
@@ -96,24 +96,24 @@ func (s *Server) Close() {
 
 // URL is the server's base URL, e.g. "http://127.0.0.1:41234" (no trailing
 // slash); pass it to peliqan.WithBaseURL.
-func (s *Server) URL() string { return s.http.URL }
+func (s *Fake) URL() string { return s.http.URL }
 
 // PartnerToken is the partner's API token: a non-expiring JWT signed by the
 // fake. It opens the /api/partner/ routes and, on tenant routes, the
 // partner's own (empty) account.
-func (s *Server) PartnerToken() string { return s.auth.partnerToken }
+func (s *Fake) PartnerToken() string { return s.auth.partnerToken }
 
 // PartnerClient returns a real SDK partner client pointed at the fake, with
 // retries that never wait (3 attempts, constant zero back-off). opts are
 // applied after those defaults and may override them.
-func (s *Server) PartnerClient(opts ...peliqan.Option) (*peliqan.PartnerClient, error) {
+func (s *Fake) PartnerClient(opts ...peliqan.Option) (*peliqan.PartnerClient, error) {
 	return peliqan.NewPartnerClient(s.PartnerToken(), s.clientOptions(opts)...)
 }
 
 // SubAccountClient returns a real SDK tenant client for the sub-account with
 // the given id, holding a fresh non-expiring identity token, with the same
 // zero-wait retries as PartnerClient.
-func (s *Server) SubAccountClient(accountID peliqan.ID, opts ...peliqan.Option) (*peliqan.SubAccountClient, error) {
+func (s *Fake) SubAccountClient(accountID peliqan.ID, opts ...peliqan.Option) (*peliqan.SubAccountClient, error) {
 	tok, err := s.TenantToken(accountID, false)
 	if err != nil {
 		return nil, err
@@ -121,7 +121,7 @@ func (s *Server) SubAccountClient(accountID peliqan.ID, opts ...peliqan.Option) 
 	return peliqan.NewSubAccountClient(tok, s.clientOptions(opts)...)
 }
 
-func (s *Server) clientOptions(opts []peliqan.Option) []peliqan.Option {
+func (s *Fake) clientOptions(opts []peliqan.Option) []peliqan.Option {
 	base := []peliqan.Option{
 		peliqan.WithBaseURL(s.URL()),
 		peliqan.WithRetryPolicy(peliqan.RetryPolicy{MaxAttempts: 3, Backoff: peliqan.BackoffConstant}),
@@ -132,7 +132,7 @@ func (s *Server) clientOptions(opts []peliqan.Option) []peliqan.Option {
 // TenantToken mints an identity token for a sub-account, as the
 // SubAccountToken route does: expiring selects the short-lived kind (see
 // WithTokenLifetime), otherwise it never expires.
-func (s *Server) TenantToken(accountID peliqan.ID, expiring bool) (string, error) {
+func (s *Fake) TenantToken(accountID peliqan.ID, expiring bool) (string, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	a := s.st.subAccount(int64(accountID))
@@ -143,14 +143,14 @@ func (s *Server) TenantToken(accountID peliqan.ID, expiring bool) (string, error
 }
 
 // Now is the fake's current time (its clock, see WithClock).
-func (s *Server) Now() time.Time { return s.now() }
+func (s *Fake) Now() time.Time { return s.now() }
 
-func (s *Server) now() time.Time { return s.cfg.now().UTC() }
+func (s *Fake) now() time.Time { return s.cfg.now().UTC() }
 
 // ServeHTTP dispatches one request. The server itself uses it; it is
 // exported so the fake can also be mounted in another http.Server or driven
 // by httptest.NewRecorder.
-func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+func (s *Fake) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	entry := newEntry(r, s.now())
 	body, bodyErr := io.ReadAll(io.LimitReader(r.Body, maxRequestBody+1))
 	entry.Body = capBytes(body, recordBodyLimit)
@@ -213,7 +213,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // handle authenticates and runs the route's handler under the state lock.
 // A handler may ask for one server-side wait (the status routes' timeout):
 // the lock is released while waiting and the handler runs once more.
-func (s *Server) handle(r *http.Request, rt routes.Route, params []string, body []byte) reply {
+func (s *Fake) handle(r *http.Request, rt routes.Route, params []string, body []byte) reply {
 	h := handlers[rt.Name]
 	c := &call{s: s, r: r, route: rt, params: params, query: r.URL.Query(), body: body, base: baseURL(r)}
 	for attempt := 0; attempt < 2; attempt++ {
@@ -237,7 +237,7 @@ func (s *Server) handle(r *http.Request, rt routes.Route, params []string, body 
 }
 
 // sleep waits d unless the request or the server ends first.
-func (s *Server) sleep(ctx context.Context, d time.Duration) bool {
+func (s *Fake) sleep(ctx context.Context, d time.Duration) bool {
 	t := time.NewTimer(d)
 	defer t.Stop()
 	select {

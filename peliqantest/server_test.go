@@ -28,7 +28,7 @@ func TestEveryRouteHasAHandler(t *testing.T) {
 
 func TestDjangoSlashBehaviour(t *testing.T) {
 	t.Parallel()
-	srv := NewServer(t)
+	srv := NewFake(t)
 	c := newTC(t, srv)
 	tok := srv.PartnerToken()
 
@@ -63,8 +63,8 @@ func TestDjangoSlashBehaviour(t *testing.T) {
 
 func TestAuthentication(t *testing.T) {
 	t.Parallel()
-	srv := NewServer(t)
-	other := NewServer(t)
+	srv := NewFake(t)
+	other := NewFake(t)
 	seedOne(t, srv, 1)
 	c := newTC(t, srv)
 	tenant := c.tenantToken("acme")
@@ -111,7 +111,7 @@ func TestAuthentication(t *testing.T) {
 func TestTokenExpiry(t *testing.T) {
 	t.Parallel()
 	clk := NewManualClock(time.Date(2025, 3, 1, 12, 0, 0, 0, time.UTC))
-	srv := NewServer(t, WithClock(clk.Now), WithTokenLifetime(10*time.Minute))
+	srv := NewFake(t, WithClock(clk.Now), WithTokenLifetime(10*time.Minute))
 	seedOne(t, srv, 1)
 	c := newTC(t, srv)
 	p := srv.PartnerToken()
@@ -146,7 +146,7 @@ func TestTokenExpiry(t *testing.T) {
 	assert.Equal(t, http.StatusUnauthorized, c.call(routes.ListServers, exp, nil, nil).status)
 }
 
-func (s *Server) mustSubAccount(t *testing.T, ext string) peliqan.ID {
+func (s *Fake) mustSubAccount(t *testing.T, ext string) peliqan.ID {
 	t.Helper()
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -157,7 +157,7 @@ func (s *Server) mustSubAccount(t *testing.T, ext string) peliqan.ID {
 
 func TestTenantIsolation(t *testing.T) {
 	t.Parallel()
-	srv := NewServer(t, WithClock(NewManualClock(time.Unix(1e9, 0)).Now))
+	srv := NewFake(t, WithClock(NewManualClock(time.Unix(1e9, 0)).Now))
 	f := Generate(7, 2, 1, 3)
 	sd, err := srv.Seed(f)
 	require.NoError(t, err)
@@ -230,7 +230,7 @@ func TestTenantIsolation(t *testing.T) {
 
 func TestDeletedSubAccountClosesItsTokens(t *testing.T) {
 	t.Parallel()
-	srv := NewServer(t)
+	srv := NewFake(t)
 	sa := seedOne(t, srv, 1)
 	c := newTC(t, srv)
 	tok := c.tenantToken("acme")
@@ -255,7 +255,7 @@ func TestNewRefusesNonLoopback(t *testing.T) {
 
 func TestPartnerClientHelper(t *testing.T) {
 	t.Parallel()
-	srv := NewServer(t)
+	srv := NewFake(t)
 	sa := seedOne(t, srv, 2)
 	p, err := srv.PartnerClient()
 	require.NoError(t, err)
@@ -281,7 +281,7 @@ func TestPartnerClientHelper(t *testing.T) {
 
 func TestConcurrentClients(t *testing.T) {
 	t.Parallel()
-	srv := NewServer(t, WithFixture(Generate(3, 4, 2, 20)), WithSyncDuration(5*time.Millisecond))
+	srv := NewFake(t, WithFixture(Generate(3, 4, 2, 20)), WithSyncDuration(5*time.Millisecond))
 	srv.AddFaultRule(FaultRule{Route: routes.ListRows, Probability: 0.2, Fault: LatencyFault(2 * time.Millisecond)})
 	c := newTC(t, srv)
 	seeded := srv.Seeded().SubAccounts

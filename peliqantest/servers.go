@@ -199,7 +199,7 @@ func refreshSaltEdge(c *call, s *server) reply {
 // CompleteOAuth finishes the pending OAuth flow of a connection (the one
 // started by creating an OAuth connection or by re-authorising it): a new
 // connection becomes OK, a re-authorised one RE_AUTHORISED.
-func (s *Server) CompleteOAuth(id peliqan.ID) error {
+func (s *Fake) CompleteOAuth(id peliqan.ID) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	srv := s.st.servers[int64(id)]
@@ -222,7 +222,7 @@ func (s *Server) CompleteOAuth(id peliqan.ID) error {
 // MarkNeedsReauth makes a connection's credentials stale: its health
 // becomes RE_AUTHORISING and syncs are refused until it is re-authorised
 // (the ReAuthoriseServer route, then CompleteOAuth).
-func (s *Server) MarkNeedsReauth(id peliqan.ID) error {
+func (s *Fake) MarkNeedsReauth(id peliqan.ID) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	srv := s.st.servers[int64(id)]
@@ -237,7 +237,7 @@ func (s *Server) MarkNeedsReauth(id peliqan.ID) error {
 
 // SetHealthStatus sets a connection's health_status to any value (for
 // example DISABLED, which refuses syncs, or ERROR).
-func (s *Server) SetHealthStatus(id peliqan.ID, status string) error {
+func (s *Fake) SetHealthStatus(id peliqan.ID, status string) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	srv := s.st.servers[int64(id)]
@@ -250,7 +250,7 @@ func (s *Server) SetHealthStatus(id peliqan.ID, status string) error {
 
 // SetSyncOutcome sets how the connection's next runs end (until changed);
 // "" goes back to the server-wide default (WithSyncOutcome).
-func (s *Server) SetSyncOutcome(id peliqan.ID, o RunOutcome) error {
+func (s *Fake) SetSyncOutcome(id peliqan.ID, o RunOutcome) error {
 	if o != "" && !o.valid() {
 		return fmt.Errorf("peliqantest: unknown outcome %q", string(o))
 	}

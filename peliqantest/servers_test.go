@@ -14,7 +14,7 @@ import (
 )
 
 type syncFixture struct {
-	srv    *Server
+	srv    *Fake
 	clk    *ManualClock
 	c      *tc
 	tok    string
@@ -24,7 +24,7 @@ type syncFixture struct {
 
 func newSyncFixture(t *testing.T, opts ...Option) *syncFixture {
 	clk := NewManualClock(time.Date(2025, 6, 1, 8, 0, 0, 0, time.UTC))
-	srv := NewServer(t, append([]Option{WithClock(clk.Now), WithSyncDuration(10 * time.Second), WithRowsPerSync(4)}, opts...)...)
+	srv := NewFake(t, append([]Option{WithClock(clk.Now), WithSyncDuration(10 * time.Second), WithRowsPerSync(4)}, opts...)...)
 	sa := seedOne(t, srv, 3)
 	c := newTC(t, srv)
 	return &syncFixture{srv: srv, clk: clk, c: c, tok: c.tenantToken("acme"), sa: sa, server: sa.Connections[0].ID.String()}
@@ -220,7 +220,7 @@ func TestOAuthAndReauthorisation(t *testing.T) {
 
 func TestStatusTimeoutAndBlockingSyncWaitOnTheRealClock(t *testing.T) {
 	t.Parallel()
-	srv := NewServer(t, WithSyncDuration(150*time.Millisecond))
+	srv := NewFake(t, WithSyncDuration(150*time.Millisecond))
 	sa := seedOne(t, srv, 1)
 	c := newTC(t, srv)
 	tok := c.tenantToken("acme")
@@ -234,7 +234,7 @@ func TestStatusTimeoutAndBlockingSyncWaitOnTheRealClock(t *testing.T) {
 	assert.Less(t, time.Since(start), 5*time.Second)
 
 	// A timeout shorter than the run: ERROR_PIPELINE_RUN_TIMEOUT.
-	slow := NewServer(t, WithSyncDuration(time.Hour))
+	slow := NewFake(t, WithSyncDuration(time.Hour))
 	sa2 := seedOne(t, slow, 1)
 	c2 := newTC(t, slow)
 	tok2 := c2.tenantToken("acme")

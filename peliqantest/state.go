@@ -10,7 +10,7 @@ import (
 // partnerAccountID is the partner's own account: the first id handed out.
 const partnerAccountID = 1
 
-// state is everything the fake knows. All of it is guarded by Server.mu.
+// state is everything the fake knows. All of it is guarded by Fake.mu.
 // Ids come from one counter shared by every kind of object, so an id of
 // the wrong kind never finds anything by accident.
 type state struct {

@@ -95,7 +95,7 @@ var apiCalls = []apiCall{
 		return ignore(p.SubAccountInfo(ctx, 1))
 	},
 	func(ctx context.Context, p *peliqan.PartnerClient, _ *peliqan.SubAccountClient) error {
-		return ignore(p.SubAccountToken(ctx, peliqan.ByAccountID(1), peliqan.TokenOptions{}))
+		return ignore(p.SubAccountToken(ctx, peliqan.ByAccountID(1), nil))
 	},
 	func(ctx context.Context, p *peliqan.PartnerClient, _ *peliqan.SubAccountClient) error {
 		return ignore(p.IntegrationToken(ctx, peliqan.Integration{ExternalID: "x", FirstName: "a", LastName: "b",
@@ -118,13 +118,13 @@ var apiCalls = []apiCall{
 		return ignore(s.CreateServer(ctx, peliqan.ServerCreate{ServerTypeID: 1, Fields: map[string]any{"k": "v"}}))
 	},
 	func(ctx context.Context, _ *peliqan.PartnerClient, s *peliqan.SubAccountClient) error {
-		return ignore(s.SyncServer(ctx, 1, peliqan.SyncOptions{}))
+		return ignore(s.SyncServer(ctx, 1, nil))
 	},
 	func(ctx context.Context, _ *peliqan.PartnerClient, s *peliqan.SubAccountClient) error {
 		return ignore(s.FullResync(ctx, 1))
 	},
 	func(ctx context.Context, _ *peliqan.PartnerClient, s *peliqan.SubAccountClient) error {
-		return ignore(s.GetServerSyncRunStatus(ctx, 1, peliqan.SyncStatusOptions{TaskID: "t"}))
+		return ignore(s.GetServerSyncRunStatus(ctx, 1, &peliqan.SyncStatusOptions{TaskID: "t"}))
 	},
 	func(ctx context.Context, _ *peliqan.PartnerClient, s *peliqan.SubAccountClient) error {
 		return ignore(s.ReAuthoriseServer(ctx, 1))
@@ -142,19 +142,19 @@ var apiCalls = []apiCall{
 		return ignore(s.ServerLogs(ctx, 1))
 	},
 	func(ctx context.Context, _ *peliqan.PartnerClient, s *peliqan.SubAccountClient) error {
-		return ignore(s.ListDatabases(ctx, peliqan.DatabaseListOptions{IncludeTables: true}))
+		return ignore(s.ListDatabases(ctx, &peliqan.DatabaseListOptions{IncludeTables: true}))
 	},
 	func(ctx context.Context, _ *peliqan.PartnerClient, s *peliqan.SubAccountClient) error {
 		return ignore(s.GetTable(ctx, 1))
 	},
 	func(ctx context.Context, _ *peliqan.PartnerClient, s *peliqan.SubAccountClient) error {
-		return ignore(s.ListRows(ctx, 1, peliqan.RowsOptions{}))
+		return ignore(s.ListRows(ctx, 1, nil))
 	},
 	func(ctx context.Context, _ *peliqan.PartnerClient, s *peliqan.SubAccountClient) error {
-		return ignore(s.Query(ctx, "select 1", peliqan.QueryOptions{}))
+		return ignore(s.Query(ctx, "select 1", nil))
 	},
 	func(ctx context.Context, _ *peliqan.PartnerClient, s *peliqan.SubAccountClient) error {
-		return ignore(peliqan.QueryAs[map[string]any](ctx, s, "select 1", peliqan.QueryOptions{}))
+		return ignore(peliqan.QueryAs[map[string]any](ctx, s, "select 1", nil))
 	},
 	func(ctx context.Context, _ *peliqan.PartnerClient, s *peliqan.SubAccountClient) error {
 		return ignore(s.ListScripts(ctx))
@@ -175,7 +175,7 @@ var apiCalls = []apiCall{
 		ctx, cancel := context.WithTimeout(ctx, 20*time.Millisecond)
 		defer cancel()
 		return ignore(s.WaitForSync(ctx, &peliqan.SyncResult{ServerID: 1, TaskID: "t"},
-			peliqan.WaitOptions{Schedule: peliqan.FixedSchedule(time.Millisecond)}))
+			&peliqan.WaitOptions{Schedule: peliqan.FixedSchedule(time.Millisecond)}))
 	},
 }
 
@@ -232,7 +232,7 @@ func FuzzRowsStream(f *testing.F) {
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 		defer cancel()
 		n := 0
-		for row, err := range s.Rows(ctx, 1, peliqan.RowsOptions{Size: 1 + int(size)%50}) {
+		for row, err := range s.Rows(ctx, 1, &peliqan.RowsOptions{Size: 1 + int(size)%50}) {
 			if err != nil {
 				if !typed(err) {
 					t.Fatalf("untyped error %T: %v", err, err)
@@ -249,7 +249,7 @@ func FuzzRowsStream(f *testing.F) {
 		}
 		for _, err := range peliqan.RowsAs[struct {
 			ID json.Number `json:"id"`
-		}](ctx, s, 1, peliqan.RowsOptions{}) {
+		}](ctx, s, 1, nil) {
 			if err != nil {
 				if !typed(err) {
 					t.Fatalf("untyped error %T: %v", err, err)
@@ -276,7 +276,7 @@ func FuzzWebhookHandler(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, body []byte, sign bool, sig string) {
 		called := false
-		h := peliqan.WebhookHandler(webhookSecret, func(_ context.Context, ev *peliqan.WebhookEvent) error {
+		h := mustHandler(peliqan.WebhookHandler(webhookSecret, func(_ context.Context, ev *peliqan.WebhookEvent) error {
 			called = true
 			if !bytes.Equal(ev.Payload, body) {
 				t.Fatal("payload is not the body")
@@ -288,7 +288,7 @@ func FuzzWebhookHandler(f *testing.F) {
 				return errors.New("handler failed")
 			}
 			return nil
-		}, peliqan.WithWebhookMaxBody(64<<10))
+		}, peliqan.WithWebhookMaxBody(64<<10)))
 		if sign {
 			sig = peliqan.SignWebhook(webhookSecret, body)
 		}
@@ -343,18 +343,18 @@ func FuzzInputValidation(f *testing.F) {
 				return ignore(p.IntegrationToken(ctx, peliqan.Integration{ExternalID: s, Email: s, FirstName: s, LastName: s, CompanyName: s}))
 			},
 			func() error {
-				return ignore(p.SubAccountToken(ctx, peliqan.ByExternalID(s), peliqan.TokenOptions{}))
+				return ignore(p.SubAccountToken(ctx, peliqan.ByExternalID(s), nil))
 			},
 			func() error { return ignore(c.GetServer(ctx, id)) },
-			func() error { return ignore(c.SyncServer(ctx, id, peliqan.SyncOptions{Tables: []string{s}})) },
+			func() error { return ignore(c.SyncServer(ctx, id, &peliqan.SyncOptions{Tables: []string{s}})) },
 			func() error {
-				return ignore(c.GetServerSyncRunStatus(ctx, id, peliqan.SyncStatusOptions{TaskID: s, Timeout: time.Duration(n)}))
+				return ignore(c.GetServerSyncRunStatus(ctx, id, &peliqan.SyncStatusOptions{TaskID: s, Timeout: time.Duration(n)}))
 			},
 			func() error {
-				return ignore(c.ListRows(ctx, id, peliqan.RowsOptions{Size: int(n), Page: int(n), Fields: []string{s}}))
+				return ignore(c.ListRows(ctx, id, &peliqan.RowsOptions{Size: int(n), Page: int(n), Fields: []string{s}}))
 			},
 			func() error { return c.UpdateCell(ctx, id, n, s, s) },
-			func() error { return ignore(c.Query(ctx, s, peliqan.QueryOptions{Database: s})) },
+			func() error { return ignore(c.Query(ctx, s, &peliqan.QueryOptions{Database: s})) },
 			func() error {
 				return ignore(c.CreateQueryTable(ctx, id, peliqan.QueryTable{SchemaID: id, Name: s, Query: s}))
 			},
@@ -379,4 +379,11 @@ func FuzzInputValidation(f *testing.F) {
 			}
 		}
 	})
+}
+
+func mustHandler(h http.Handler, err error) http.Handler {
+	if err != nil {
+		panic(err)
+	}
+	return h
 }

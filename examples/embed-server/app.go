@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"html/template"
 	"io/fs"
 	"log/slog"
@@ -97,13 +98,24 @@ func newApp(cfg config) (*app, http.Handler, error) {
 	if err != nil {
 		return nil, nil, err
 	}
+	var tokenOpts []peliqan.TokenHandlerOption
+	if cfg.Logger != nil {
+		tokenOpts = append(tokenOpts, peliqan.WithTokenHandlerLogger(cfg.Logger))
+	}
+	tokens, err := peliqan.IntegrationTokenHandler(cfg.Partner, a.identify, tokenOpts...)
+	if err != nil {
+		return nil, nil, err
+	}
+	webhooks, err := peliqan.WebhookHandler(cfg.WebhookSecret, a.onWebhook)
+	if err != nil {
+		return nil, nil, fmt.Errorf("webhook endpoint: %w", err)
+	}
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /{$}", a.page)
 	mux.HandleFunc("GET /login", a.login)
 	mux.HandleFunc("GET /logout", a.logout)
-	mux.Handle("/api/peliqan/token", peliqan.IntegrationTokenHandler(cfg.Partner, a.identify,
-		peliqan.WithTokenHandlerLogger(cfg.Logger)))
-	mux.Handle("/webhooks/peliqan", peliqan.WebhookHandler(cfg.WebhookSecret, a.onWebhook))
+	mux.Handle("/api/peliqan/token", tokens)
+	mux.Handle("/webhooks/peliqan", webhooks)
 	mux.HandleFunc("GET /events", a.listEvents)
 	mux.Handle("GET /static/", http.StripPrefix("/static/", http.FileServerFS(static)))
 	return a, securityHeaders(mux), nil

@@ -20,9 +20,9 @@ const testWebhookSecret = "demo-webhook-secret"
 
 // startApp runs the example against a fresh in-process fake, on loopback.
 // customers, when given, replace the demo customers.
-func startApp(t *testing.T, customers ...customer) (*app, *httptest.Server, *peliqantest.Server, *peliqan.PartnerClient) {
+func startApp(t *testing.T, customers ...customer) (*app, *httptest.Server, *peliqantest.Fake, *peliqan.PartnerClient) {
 	t.Helper()
-	fake := peliqantest.NewServer(t)
+	fake := peliqantest.NewFake(t)
 	p, err := fake.PartnerClient()
 	if err != nil {
 		t.Fatal(err)
@@ -167,7 +167,7 @@ func TestTokenEndpointUsesTheSession(t *testing.T) {
 
 // integrateRequests returns the JSON bodies of the integrate calls the fake
 // received.
-func integrateRequests(fake *peliqantest.Server) []map[string]any {
+func integrateRequests(fake *peliqantest.Fake) []map[string]any {
 	var out []map[string]any
 	for _, r := range fake.Requests() {
 		if r.Route != peliqan.RouteIntegrationToken {

@@ -93,8 +93,8 @@ func run(ctx context.Context, out io.Writer, getenv func(string) string) error {
 
 	// One loop over every connection of every customer. Reports arrive as
 	// customers are scanned, in no stable order: sort them to print.
-	var reports []peliqan.ConnectionReport
-	for r, err := range env.Partner.ConnectionHealth(ctx, peliqan.HealthScanOptions{Concurrency: conc}) {
+	var reports []*peliqan.ConnectionReport
+	for r, err := range env.Partner.ConnectionHealth(ctx, &peliqan.HealthScanOptions{Concurrency: conc}) {
 		if err != nil {
 			return fmt.Errorf("scan stopped: %w", err) // listing the customers failed, or ctx ended
 		}
@@ -161,14 +161,14 @@ func customerName(sa peliqan.SubAccount) string {
 	return sa.ExternalID + " (" + sa.Name + ")"
 }
 
-func serverName(r peliqan.ConnectionReport) string {
+func serverName(r *peliqan.ConnectionReport) string {
 	if r.Server == nil {
 		return ""
 	}
 	return r.Server.Name
 }
 
-func lastRun(r peliqan.ConnectionReport) string {
+func lastRun(r *peliqan.ConnectionReport) string {
 	switch {
 	case r.Server == nil:
 		return "-"
@@ -229,7 +229,7 @@ func fleet() peliqantest.Fixture {
 //   - acme's HubSpot synced fine, then its token was revoked (RE_AUTHORISING);
 //   - umbrella's HubSpot failed its sync while its credentials were dead,
 //     then the customer re-authorised it (RE_AUTHORISED, last run ERROR).
-func history(ctx context.Context, srv *peliqantest.Server) error {
+func history(ctx context.Context, srv *peliqantest.Fake) error {
 	for _, sa := range srv.Seeded().SubAccounts {
 		t, err := srv.SubAccountClient(sa.ID)
 		if err != nil {
@@ -244,7 +244,7 @@ func history(ctx context.Context, srv *peliqantest.Server) error {
 			if h.HealthStatus.NeedsReauthorisation() || h.HealthStatus.IsDisabled() {
 				continue // cannot sync
 			}
-			res, err := t.SyncServer(ctx, conn.ID, peliqan.SyncOptions{})
+			res, err := t.SyncServer(ctx, conn.ID, nil)
 			if err != nil {
 				return fmt.Errorf("%s: %w", who, err)
 			}
@@ -256,7 +256,7 @@ func history(ctx context.Context, srv *peliqantest.Server) error {
 					return err
 				}
 			}
-			if _, err := t.WaitForSync(ctx, res, peliqan.WaitOptions{Schedule: peliqan.FixedSchedule(time.Millisecond)}); err != nil {
+			if _, err := t.WaitForSync(ctx, res, &peliqan.WaitOptions{Schedule: peliqan.FixedSchedule(time.Millisecond)}); err != nil {
 				return fmt.Errorf("%s: %w", who, err)
 			}
 			if who == "acme/HubSpot" {

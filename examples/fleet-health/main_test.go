@@ -50,7 +50,7 @@ func TestRunAllListsEveryConnection(t *testing.T) {
 // customer it belonged to shows as a failed scan and the rest go on.
 func TestRunWithTokenReadsOnlyAndReportsScanFailures(t *testing.T) {
 	t.Parallel()
-	srv := peliqantest.NewServer(t, peliqantest.WithFixture(fleet()))
+	srv := peliqantest.NewFake(t, peliqantest.WithFixture(fleet()))
 	srv.FailNext(peliqan.RouteListServers, 1, peliqantest.StatusFault(http.StatusForbidden, `{"detail": "You do not have permission to perform this action."}`))
 	lines := demotest.RunLines(t, run, demotest.Env(map[string]string{
 		"PELIQAN_PARTNER_TOKEN":       srv.PartnerToken(),

@@ -148,7 +148,7 @@ func run(ctx context.Context, out io.Writer, getenv func(string) string) error {
 	// 2. The customer's tokens. Both are credentials: they are printed
 	// truncated here, and the identity token never leaves your server.
 	fmt.Fprintln(out, "tokens (truncated; a token is a credential):")
-	idTok, err := p.SubAccountToken(ctx, ref, peliqan.TokenOptions{})
+	idTok, err := p.SubAccountToken(ctx, ref, nil)
 	if err != nil {
 		return fmt.Errorf("SubAccountToken: %w", err)
 	}
@@ -168,7 +168,7 @@ func run(ctx context.Context, out io.Writer, getenv func(string) string) error {
 	}
 	fmt.Fprintf(out, "script %q:\n", tmpl.Name)
 	for i := 1; i <= 2; i++ {
-		rep, err := p.PublishScript(ctx, tmpl, peliqan.PublishOptions{SubAccounts: []peliqan.SubAccountRef{ref}})
+		rep, err := p.PublishScript(ctx, tmpl, &peliqan.PublishOptions{SubAccounts: []peliqan.SubAccountRef{ref}})
 		if err != nil {
 			return fmt.Errorf("PublishScript: %w", err)
 		}
@@ -180,7 +180,7 @@ func run(ctx context.Context, out io.Writer, getenv func(string) string) error {
 	}
 
 	// 4. What the customer's account now holds, read with its tenant client.
-	t, err := p.SubAccount(ctx, ref)
+	t, err := p.SubAccount(ref)
 	if err != nil {
 		return err
 	}

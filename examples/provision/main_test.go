@@ -43,7 +43,7 @@ func TestRunAgainstFake(t *testing.T) {
 // sent can be checked.
 func TestRunWithTokenNeedsExternalID(t *testing.T) {
 	t.Parallel()
-	srv := peliqantest.NewServer(t)
+	srv := peliqantest.NewFake(t)
 	var out strings.Builder
 	err := run(context.Background(), &out, demotest.Env(map[string]string{
 		"PELIQAN_PARTNER_TOKEN": srv.PartnerToken(),
@@ -57,7 +57,7 @@ func TestRunWithTokenNeedsExternalID(t *testing.T) {
 
 func TestRunWithTokenTwiceIsIdempotent(t *testing.T) {
 	t.Parallel()
-	srv := peliqantest.NewServer(t)
+	srv := peliqantest.NewFake(t)
 	env := demotest.Env(map[string]string{
 		"PELIQAN_PARTNER_TOKEN":       srv.PartnerToken(),
 		"PELIQAN_BASE_URL":            srv.URL(),
@@ -91,7 +91,7 @@ func TestRunWithTokenTwiceIsIdempotent(t *testing.T) {
 // No token is ever printed whole.
 func TestRunNeverPrintsTokens(t *testing.T) {
 	t.Parallel()
-	srv := peliqantest.NewServer(t)
+	srv := peliqantest.NewFake(t)
 	var out strings.Builder
 	require.NoError(t, run(context.Background(), &out, demotest.Env(map[string]string{
 		"PELIQAN_PARTNER_TOKEN":       srv.PartnerToken(),

@@ -180,7 +180,7 @@ func (l *loop) customer(ctx context.Context, sa peliqan.SubAccount) summary {
 
 	// 2. A tenant client: the customer's identity token is fetched on its
 	// first request and cached.
-	t, err := l.env.Partner.SubAccount(ctx, peliqan.ByAccountID(sa.ID))
+	t, err := l.env.Partner.SubAccount(peliqan.ByAccountID(sa.ID))
 	if err != nil {
 		s.note = "  (" + err.Error() + ")"
 		fmt.Fprintln(l.out, "  cannot open the customer:", err)
@@ -231,7 +231,7 @@ func (l *loop) customer(ctx context.Context, sa peliqan.SubAccount) summary {
 // syncAndWait starts a sync, follows it to its end with progress lines,
 // and reports whether it loaded data (COMPLETED or COMPLETED_WITH_ERRORS).
 func (l *loop) syncAndWait(ctx context.Context, t *peliqan.SubAccountClient, srv peliqan.Server) (bool, error) {
-	res, err := t.SyncServer(ctx, srv.ID, peliqan.SyncOptions{})
+	res, err := t.SyncServer(ctx, srv.ID, nil)
 	if err != nil {
 		return false, err // refused (e.g. not authorised); a sync is never retried
 	}
@@ -242,7 +242,7 @@ func (l *loop) syncAndWait(ctx context.Context, t *peliqan.SubAccountClient, srv
 	}
 	wctx, cancel := context.WithTimeout(ctx, limit)
 	defer cancel()
-	run, err := t.WaitForSync(wctx, res, peliqan.WaitOptions{
+	run, err := t.WaitForSync(wctx, res, &peliqan.WaitOptions{
 		Schedule: l.env.Poll, // nil against Peliqan: its own 5 s / 10 s / 20 s
 		Progress: func(p peliqan.SyncProgress) {
 			state := "done"
@@ -321,7 +321,7 @@ func (l *loop) readRows(ctx context.Context, t *peliqan.SubAccountClient, srv pe
 		var err error
 		// Rows streams page after page; memory stays flat however big the
 		// table is. Breaking out of the loop stops it at once.
-		for row, rerr := range t.Rows(ctx, tab.ID, peliqan.RowsOptions{Size: 500}) {
+		for row, rerr := range t.Rows(ctx, tab.ID, &peliqan.RowsOptions{Size: 500}) {
 			if rerr != nil {
 				err = rerr
 				break

@@ -90,7 +90,7 @@ func TestRunAgainstFake(t *testing.T) {
 // sent can be checked.
 func TestRunWithTokenIsReadOnly(t *testing.T) {
 	t.Parallel()
-	srv := peliqantest.NewServer(t, peliqantest.WithFixture(fixture()))
+	srv := peliqantest.NewFake(t, peliqantest.WithFixture(fixture()))
 	lines := demotest.RunLines(t, run, demotest.Env(map[string]string{
 		"PELIQAN_PARTNER_TOKEN":     srv.PartnerToken(),
 		"PELIQAN_BASE_URL":          srv.URL(),

@@ -40,7 +40,7 @@ type Config struct {
 	// Prepare, when set, runs once the fake is up, before the example
 	// starts: to bring seeded data into a state a fixture cannot express
 	// (runs in the past, credentials pulled).
-	Prepare func(ctx context.Context, srv *peliqantest.Server) error
+	Prepare func(ctx context.Context, srv *peliqantest.Fake) error
 }
 
 // Env is an example's connection to Peliqan, real or fake.
@@ -48,7 +48,7 @@ type Env struct {
 	// Partner is the partner client.
 	Partner *peliqan.PartnerClient
 	// Fake is the in-process fake, nil against the real service.
-	Fake *peliqantest.Server
+	Fake *peliqantest.Fake
 	// Poll is the status poll schedule for WaitForSync: nil (Peliqan's
 	// own) against the real service, FakePoll against the fake.
 	Poll peliqan.PollSchedule

@@ -65,7 +65,7 @@ func TestOpenFake(t *testing.T) {
 	prepared := false
 	env, err := Open(context.Background(), &out, func(string) string { return "" }, Config{Name: "x",
 		Fake: []peliqantest.Option{peliqantest.WithFixture(peliqantest.Generate(1, 1, 1, 0))},
-		Prepare: func(_ context.Context, srv *peliqantest.Server) error {
+		Prepare: func(_ context.Context, srv *peliqantest.Fake) error {
 			prepared = srv != nil
 			return nil
 		}})
