@@ -152,6 +152,8 @@ func WithUserAgent(ua string) Option {
 
 // WithTimeout bounds each attempt (connecting, sending, and reading the whole
 // answer); the context bounds the whole call, retries and waits included.
+// For streamed rows it is an idle timeout once the answer has started: it
+// runs only while the SDK waits for the server's next bytes.
 // 0 turns the per-attempt timeout off. The default is 30 s.
 func WithTimeout(d time.Duration) Option {
 	return func(c *config) error {

@@ -41,10 +41,10 @@ type DatabaseListOptions struct {
 }
 
 // ListDatabases lists the customer's databases ("applications").
-func (s *SubAccountClient) ListDatabases(ctx context.Context, pO *DatabaseListOptions, opts ...RequestOption) ([]Database, error) {
-	o := optionsOr(pO)
+func (s *SubAccountClient) ListDatabases(ctx context.Context, o *DatabaseListOptions, opts ...RequestOption) ([]Database, error) {
+	opt := optionsOr(o)
 	q := url.Values{}
-	if !o.IncludeTables {
+	if !opt.IncludeTables {
 		q.Set("exclude_tables", "1")
 	}
 	return listAll[Database](ctx, s.c, routes.MustLookup(routes.ListDatabases), nil, q, opts)

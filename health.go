@@ -122,25 +122,25 @@ type ConnectionReport struct {
 // when the loop ends, every goroutine the scan started has returned (an
 // identity-token fetch still in flight belongs to the tenant client's shared
 // flight, and is cancelled as its callers leave).
-func (p *PartnerClient) ConnectionHealth(ctx context.Context, pO *HealthScanOptions, opts ...RequestOption) iter.Seq2[*ConnectionReport, error] {
-	o := optionsOr(pO)
+func (p *PartnerClient) ConnectionHealth(ctx context.Context, o *HealthScanOptions, opts ...RequestOption) iter.Seq2[*ConnectionReport, error] {
+	opt := optionsOr(o)
 	return func(yield func(*ConnectionReport, error) bool) {
 		switch {
 		case ctx == nil:
 			yield(nil, invalidArg("ctx", "nil context"))
 			return
-		case o.Concurrency < 0:
-			yield(nil, invalidArg("Concurrency", "must not be negative (got %d)", o.Concurrency))
+		case opt.Concurrency < 0:
+			yield(nil, invalidArg("Concurrency", "must not be negative (got %d)", opt.Concurrency))
 			return
-		case o.PageSize < 0 || o.PageSize > 1000:
-			yield(nil, invalidArg("PageSize", "must be 0..1000 (got %d)", o.PageSize))
+		case opt.PageSize < 0 || opt.PageSize > 1000:
+			yield(nil, invalidArg("PageSize", "must be 0..1000 (got %d)", opt.PageSize))
 			return
 		}
 		if _, err := applyCallOptions(opts); err != nil {
 			yield(nil, err)
 			return
 		}
-		conc, pageSize := o.Concurrency, o.PageSize
+		conc, pageSize := opt.Concurrency, opt.PageSize
 		if conc == 0 {
 			conc = 8
 		}
@@ -157,7 +157,7 @@ func (p *PartnerClient) ConnectionHealth(ctx context.Context, pO *HealthScanOpti
 			defer wg.Done()
 			defer close(reports)
 			scanErr = p.ForEachSubAccount(scanCtx, conc, func(ctx context.Context, sa *SubAccount, t *SubAccountClient) error {
-				batch := scanTenant(ctx, *sa, t, o.SkipLastRun, opts)
+				batch := scanTenant(ctx, *sa, t, opt.SkipLastRun, opts)
 				if ctx.Err() != nil {
 					return ctx.Err() // stopped: nothing to report
 				}

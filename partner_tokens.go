@@ -157,13 +157,13 @@ func (t IntegrationToken) MarshalJSON() ([]byte, error) {
 // non-expiring server-side one (expire=false), or the short-lived one with
 // &TokenOptions{Expiring: true}. A backend rarely needs it directly:
 // SubAccount gives a tenant client that fetches and caches it.
-func (p *PartnerClient) SubAccountToken(ctx context.Context, ref SubAccountRef, pO *TokenOptions, opts ...RequestOption) (*IdentityToken, error) {
-	o := optionsOr(pO)
+func (p *PartnerClient) SubAccountToken(ctx context.Context, ref SubAccountRef, o *TokenOptions, opts ...RequestOption) (*IdentityToken, error) {
+	opt := optionsOr(o)
 	if err := ref.validate(); err != nil {
 		return nil, err
 	}
 	q := ref.query()
-	if !o.Expiring {
+	if !opt.Expiring {
 		q.Set("expire", "false")
 	}
 	var tok string
@@ -175,7 +175,7 @@ func (p *PartnerClient) SubAccountToken(ctx context.Context, ref SubAccountRef, 
 	if err != nil {
 		return nil, err
 	}
-	out := &IdentityToken{Token: tok, Expiring: o.Expiring}
+	out := &IdentityToken{Token: tok, Expiring: opt.Expiring}
 	if exp, ok := jwtExpiry(tok); ok {
 		out.ExpiresAt = exp
 	}

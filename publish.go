@@ -185,8 +185,8 @@ type ScriptTemplate struct {
 // (before any request) or the context ending; per-customer failures are in
 // the report (PublishReport.Err joins them). opts apply to every request
 // made for every customer.
-func (p *PartnerClient) PublishScript(ctx context.Context, tmpl ScriptTemplate, pO *PublishOptions, opts ...RequestOption) (*PublishReport, error) {
-	o := optionsOr(pO)
+func (p *PartnerClient) PublishScript(ctx context.Context, tmpl ScriptTemplate, o *PublishOptions, opts ...RequestOption) (*PublishReport, error) {
+	opt := optionsOr(o)
 	if strings.TrimSpace(tmpl.Name) == "" {
 		return nil, invalidArg("Name", "is empty")
 	}
@@ -196,7 +196,7 @@ func (p *PartnerClient) PublishScript(ctx context.Context, tmpl ScriptTemplate, 
 	if _, err := applyCallOptions(opts); err != nil {
 		return nil, err
 	}
-	return p.publish(ctx, o, func(ctx context.Context, _ SubAccountRef, t *SubAccountClient) (PublishOutcome, ID, error) {
+	return p.publish(ctx, opt, func(ctx context.Context, _ SubAccountRef, t *SubAccountClient) (PublishOutcome, ID, error) {
 		return publishScript(ctx, t, tmpl, opts)
 	})
 }
@@ -282,8 +282,8 @@ type QueryTableTemplate struct {
 // PublishScript: created, updated (the query differed), unchanged (nothing
 // written), or failed (ErrSchemaNotFound when the database or schema is
 // missing).
-func (p *PartnerClient) PublishQueryTable(ctx context.Context, tmpl QueryTableTemplate, pO *PublishOptions, opts ...RequestOption) (*PublishReport, error) {
-	o := optionsOr(pO)
+func (p *PartnerClient) PublishQueryTable(ctx context.Context, tmpl QueryTableTemplate, o *PublishOptions, opts ...RequestOption) (*PublishReport, error) {
+	opt := optionsOr(o)
 	switch {
 	case strings.TrimSpace(tmpl.Name) == "":
 		return nil, invalidArg("Name", "is empty")
@@ -293,7 +293,7 @@ func (p *PartnerClient) PublishQueryTable(ctx context.Context, tmpl QueryTableTe
 	if _, err := applyCallOptions(opts); err != nil {
 		return nil, err
 	}
-	return p.publish(ctx, o, func(ctx context.Context, ref SubAccountRef, t *SubAccountClient) (PublishOutcome, ID, error) {
+	return p.publish(ctx, opt, func(ctx context.Context, ref SubAccountRef, t *SubAccountClient) (PublishOutcome, ID, error) {
 		return p.publishQueryTable(ctx, ref, t, tmpl, opts)
 	})
 }

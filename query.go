@@ -83,8 +83,8 @@ type QueryResult struct {
 //
 // The whole result is read into memory (capped by WithMaxResponseBytes):
 // use Rows to stream a large table.
-func (s *SubAccountClient) Query(ctx context.Context, sql string, pO *QueryOptions, opts ...RequestOption) (*QueryResult, error) {
-	o := optionsOr(pO)
+func (s *SubAccountClient) Query(ctx context.Context, sql string, o *QueryOptions, opts ...RequestOption) (*QueryResult, error) {
+	opt := optionsOr(o)
 	if strings.TrimSpace(sql) == "" {
 		return nil, invalidArg("sql", "is empty")
 	}
@@ -92,7 +92,7 @@ func (s *SubAccountClient) Query(ctx context.Context, sql string, pO *QueryOptio
 		Query    string `json:"query"`
 		Database string `json:"db_name,omitempty"`
 		Schema   string `json:"schema_name,omitempty"`
-	}{sql, o.Database, o.Schema}
+	}{sql, opt.Database, opt.Schema}
 	route := routes.MustLookup(routes.Query)
 	var (
 		res    *QueryResult
@@ -226,12 +226,12 @@ func ScanQuery[T any](res *QueryResult) ([]T, error) {
 }
 
 // QueryAs runs Query and decodes every record into a T with ScanQuery.
-func QueryAs[T any](ctx context.Context, s *SubAccountClient, sql string, pO *QueryOptions, opts ...RequestOption) ([]T, error) {
-	o := optionsOr(pO)
+func QueryAs[T any](ctx context.Context, s *SubAccountClient, sql string, o *QueryOptions, opts ...RequestOption) ([]T, error) {
+	opt := optionsOr(o)
 	if s == nil {
 		return nil, invalidArg("client", "nil *SubAccountClient")
 	}
-	res, err := s.Query(ctx, sql, &o, opts...)
+	res, err := s.Query(ctx, sql, &opt, opts...)
 	if err != nil {
 		return nil, err
 	}

@@ -98,13 +98,13 @@ func (e *RowsDecodeError) Unwrap() error { return e.Err }
 //
 // The route is documented; its paging (page, size, and the count / next /
 // previous / results answer) is inferred.
-func (s *SubAccountClient) ListRows(ctx context.Context, tableID ID, pO *RowsOptions, opts ...RequestOption) (*Page[Row], error) {
-	o := optionsOr(pO)
+func (s *SubAccountClient) ListRows(ctx context.Context, tableID ID, o *RowsOptions, opts ...RequestOption) (*Page[Row], error) {
+	opt := optionsOr(o)
 	id, err := tableID.param("table id")
 	if err != nil {
 		return nil, err
 	}
-	q, err := o.query()
+	q, err := opt.query()
 	if err != nil {
 		return nil, err
 	}
@@ -133,7 +133,7 @@ func (s *SubAccountClient) ListRows(ctx context.Context, tableID ID, pO *RowsOpt
 }
 
 // Rows streams every row of a table, of any size, page after page, from
-// opts.Page on. Each page is decoded straight from the response body, one
+// o.Page on. Each page is decoded straight from the response body, one
 // row at a time: neither a page's bytes nor the table are ever held in
 // memory, so memory stays flat however many rows the table has.
 //
@@ -148,27 +148,28 @@ func (s *SubAccountClient) ListRows(ctx context.Context, tableID ID, pO *RowsOpt
 // row) for a page that is not JSON or stops halfway, a *TransportError when
 // the connection fails mid-page, or the context's error.
 //
-// A page stays open while your loop body runs for its rows, so the
-// per-attempt timeout (WithTimeout, or WithAttemptTimeout for this call)
-// covers your processing time of one page too.
-func (s *SubAccountClient) Rows(ctx context.Context, tableID ID, pO *RowsOptions, opts ...RequestOption) iter.Seq2[Row, error] {
-	o := optionsOr(pO)
-	return streamRows[Row](ctx, s.c, tableID, o, true, opts)
+// A page stays open while your loop body runs for its rows. The per-attempt
+// timeout (WithTimeout, or WithAttemptTimeout for this call) counts only the
+// time spent waiting for the server's next bytes, never your loop body's:
+// a slow consumer is not a slow server.
+func (s *SubAccountClient) Rows(ctx context.Context, tableID ID, o *RowsOptions, opts ...RequestOption) iter.Seq2[Row, error] {
+	opt := optionsOr(o)
+	return streamRows[Row](ctx, s.c, tableID, opt, true, opts)
 }
 
 // RowsAs is Rows decoding each row into a T (a struct with json tags naming
 // the fields' user-facing names, or any type encoding/json can fill). A row
 // that does not fit T ends the iteration with a *DecodeError holding a
 // *RowsDecodeError.
-func RowsAs[T any](ctx context.Context, s *SubAccountClient, tableID ID, pO *RowsOptions, opts ...RequestOption) iter.Seq2[T, error] {
-	o := optionsOr(pO)
+func RowsAs[T any](ctx context.Context, s *SubAccountClient, tableID ID, o *RowsOptions, opts ...RequestOption) iter.Seq2[T, error] {
+	opt := optionsOr(o)
 	if s == nil {
 		return func(yield func(T, error) bool) {
 			var zero T
 			yield(zero, invalidArg("client", "nil *SubAccountClient"))
 		}
 	}
-	return streamRows[T](ctx, s.c, tableID, o, false, opts)
+	return streamRows[T](ctx, s.c, tableID, opt, false, opts)
 }
 
 func streamRows[T any](ctx context.Context, c *core, tableID ID, o RowsOptions, useNumber bool, opts []RequestOption) iter.Seq2[T, error] {

@@ -369,16 +369,16 @@ type ScriptWaitOptions struct {
 // default Peliqan's own (PeliqanSchedule), as WaitForSync does. Bound the
 // wait with ctx; when ctx ends first its error comes back alone (nil run):
 // the last state read reached o.Progress.
-func (s *SubAccountClient) WaitForScriptRun(ctx context.Context, runID ID, pO *ScriptWaitOptions, opts ...RequestOption) (*ScriptRun, error) {
-	o := optionsOr(pO)
+func (s *SubAccountClient) WaitForScriptRun(ctx context.Context, runID ID, o *ScriptWaitOptions, opts ...RequestOption) (*ScriptRun, error) {
+	opt := optionsOr(o)
 	if _, err := runID.param("run id"); err != nil {
 		return nil, err
 	}
-	return pollUntil(ctx, o.Schedule, func(ctx context.Context) (*ScriptRun, bool, error) {
+	return pollUntil(ctx, opt.Schedule, func(ctx context.Context) (*ScriptRun, bool, error) {
 		run, err := s.GetScriptRun(ctx, runID, opts...)
 		if err != nil {
 			return nil, false, err
 		}
 		return run, !run.IsRunning(), nil
-	}, o.Progress)
+	}, opt.Progress)
 }

@@ -409,24 +409,24 @@ type SyncResult struct {
 // on). An accepted request whose answer cannot be decoded in full has still
 // started the sync: SyncServer returns the SyncResult as far as it could be
 // read (ServerID set) together with a *DecodeError; do not start it again.
-func (s *SubAccountClient) SyncServer(ctx context.Context, id ID, pO *SyncOptions, opts ...RequestOption) (*SyncResult, error) {
-	o := optionsOr(pO)
+func (s *SubAccountClient) SyncServer(ctx context.Context, id ID, o *SyncOptions, opts ...RequestOption) (*SyncResult, error) {
+	opt := optionsOr(o)
 	p, err := id.param("server id")
 	if err != nil {
 		return nil, err
 	}
-	q := url.Values{"pipeline": {"true"}, "is_async": {strconv.FormatBool(!o.Blocking)}}
-	if err := addCommaList(q, "tables", "Tables", o.Tables); err != nil {
+	q := url.Values{"pipeline": {"true"}, "is_async": {strconv.FormatBool(!opt.Blocking)}}
+	if err := addCommaList(q, "tables", "Tables", opt.Tables); err != nil {
 		return nil, err
 	}
-	if err := addCommaList(q, "categories", "Categories", o.Categories); err != nil {
+	if err := addCommaList(q, "categories", "Categories", opt.Categories); err != nil {
 		return nil, err
 	}
-	if o.BlockingTimeout < 0 {
-		return nil, invalidArg("BlockingTimeout", "negative duration %s", o.BlockingTimeout)
+	if opt.BlockingTimeout < 0 {
+		return nil, invalidArg("BlockingTimeout", "negative duration %s", opt.BlockingTimeout)
 	}
-	if o.Blocking {
-		d := o.BlockingTimeout
+	if opt.Blocking {
+		d := opt.BlockingTimeout
 		if d == 0 {
 			d = DefaultBlockingSyncTimeout
 		}
@@ -572,18 +572,18 @@ type SyncRunStatus struct {
 // widget's getServerSyncRunStatus({identityToken, serverId}): whether a sync
 // started by SyncServer is still running
 // (GET /api/servers/{id}/syncdb/status/). WaitForSync polls it for you.
-func (s *SubAccountClient) GetServerSyncRunStatus(ctx context.Context, id ID, pO *SyncStatusOptions, opts ...RequestOption) (*SyncRunStatus, error) {
-	o := optionsOr(pO)
-	return s.runStatus(ctx, routes.GetServerSyncRunStatus, id, o, opts)
+func (s *SubAccountClient) GetServerSyncRunStatus(ctx context.Context, id ID, o *SyncStatusOptions, opts ...RequestOption) (*SyncRunStatus, error) {
+	opt := optionsOr(o)
+	return s.runStatus(ctx, routes.GetServerSyncRunStatus, id, opt, opts)
 }
 
 // GetFullResyncStatus is GetServerSyncRunStatus for a run started by
 // FullResync (GET /api/servers/{id}/resync/status/; PipelineRunID is not
 // sent).
-func (s *SubAccountClient) GetFullResyncStatus(ctx context.Context, id ID, pO *SyncStatusOptions, opts ...RequestOption) (*SyncRunStatus, error) {
-	o := optionsOr(pO)
-	o.PipelineRunID = 0
-	return s.runStatus(ctx, routes.FullResyncStatus, id, o, opts)
+func (s *SubAccountClient) GetFullResyncStatus(ctx context.Context, id ID, o *SyncStatusOptions, opts ...RequestOption) (*SyncRunStatus, error) {
+	opt := optionsOr(o)
+	opt.PipelineRunID = 0
+	return s.runStatus(ctx, routes.FullResyncStatus, id, opt, opts)
 }
 
 func (s *SubAccountClient) runStatus(ctx context.Context, route string, id ID, o SyncStatusOptions, opts []RequestOption) (*SyncRunStatus, error) {

@@ -66,7 +66,7 @@ const finalRunReads = 3
 //
 // It polls GetServerSyncRunStatus (GetFullResyncStatus for a resync) with
 // the result's task id and pipeline run id, one run after the other when
-// the sync started several, waiting between polls as opts.Schedule says
+// the sync started several, waiting between polls as o.Schedule says
 // (Peliqan's own schedule by default). An answer without "running" counts
 // as running, as in Peliqan's client, and an ERROR_PIPELINE_RUN_TIMEOUT
 // answer (the server-side wait ran out) as a poll that saw the run still
@@ -78,16 +78,16 @@ const finalRunReads = 3
 // error ends the wait (status GETs are retried by the client's RetryPolicy
 // first), and when ctx ends WaitForSync returns ctx's error as it is. Bound
 // the wait with a context deadline; there is no other limit.
-func (s *SubAccountClient) WaitForSync(ctx context.Context, res *SyncResult, pOpts *WaitOptions, ropts ...RequestOption) (*SyncRun, error) {
-	opts := optionsOr(pOpts)
+func (s *SubAccountClient) WaitForSync(ctx context.Context, res *SyncResult, o *WaitOptions, opts ...RequestOption) (*SyncRun, error) {
+	opt := optionsOr(o)
 	if res == nil {
 		return nil, invalidArg("SyncResult", "is nil")
 	}
 	if res.ServerID <= 0 {
 		return nil, invalidArg("SyncResult.ServerID", "must be a positive id (got %d)", int64(res.ServerID))
 	}
-	if opts.ServerTimeout < 0 {
-		return nil, invalidArg("ServerTimeout", "negative duration %s", opts.ServerTimeout)
+	if opt.ServerTimeout < 0 {
+		return nil, invalidArg("ServerTimeout", "negative duration %s", opt.ServerTimeout)
 	}
 	targets := append([]RunRef(nil), res.RunData...)
 	if len(targets) == 0 {
@@ -101,10 +101,10 @@ func (s *SubAccountClient) WaitForSync(ctx context.Context, res *SyncResult, pOp
 			return nil, invalidArg("SyncResult", "has no task id or pipeline run id to follow")
 		}
 	}
-	if _, err := applyCallOptions(ropts); err != nil {
+	if _, err := applyCallOptions(opts); err != nil {
 		return nil, err
 	}
-	sched := opts.Schedule
+	sched := opt.Schedule
 	if sched == nil {
 		sched = PeliqanSchedule()
 	}
@@ -128,11 +128,11 @@ func (s *SubAccountClient) WaitForSync(ctx context.Context, res *SyncResult, pOp
 	globalSchedule := func(int) time.Duration { return sched(out.Polls) }
 	for _, t := range targets {
 		addID(t.PipelineRunID)
-		q := &SyncStatusOptions{TaskID: t.TaskID, PipelineRunID: t.PipelineRunID, Timeout: opts.ServerTimeout}
+		q := &SyncStatusOptions{TaskID: t.TaskID, PipelineRunID: t.PipelineRunID, Timeout: opt.ServerTimeout}
 		fetch := func(ctx context.Context) (SyncProgress, bool, error) {
 			out.Polls++
 			p := SyncProgress{ServerID: res.ServerID, TaskID: t.TaskID, PipelineRunID: t.PipelineRunID, Poll: out.Polls, Running: true}
-			st, err := status(ctx, res.ServerID, q, ropts...)
+			st, err := status(ctx, res.ServerID, q, opts...)
 			var ae *APIError
 			switch {
 			case errors.As(err, &ae) && ae.Code == CodePipelineRunTimeout:
@@ -148,12 +148,12 @@ func (s *SubAccountClient) WaitForSync(ctx context.Context, res *SyncResult, pOp
 			p.Elapsed = time.Since(start)
 			return p, !p.Running, nil
 		}
-		if _, err := pollUntil(ctx, globalSchedule, fetch, opts.Progress); err != nil {
+		if _, err := pollUntil(ctx, globalSchedule, fetch, opt.Progress); err != nil {
 			return nil, err
 		}
 	}
 	if len(out.RunIDs) > 0 {
-		if err := s.readFinalRuns(ctx, out, sched, ropts); err != nil {
+		if err := s.readFinalRuns(ctx, out, sched, opts); err != nil {
 			return nil, err
 		}
 	}
