@@ -66,6 +66,29 @@
 // refused before any request, and the context's own error when it ends.
 // Tokens never appear in errors, logs or formatted values.
 //
+// # Conventions
+//
+// The API follows one style, so a new method reads like the others:
+//   - The context comes first; a nil one is [ErrInvalidArgument].
+//   - Required input is a struct passed by value ([SubAccountCreate],
+//     [ServerCreate], [ScriptCreate]); optional settings of one call are a
+//     struct passed by pointer, nil meaning "all defaults" ([*ListOptions],
+//     [*RowsOptions], [*SyncOptions], [*WaitOptions], ...). The SDK never
+//     changes a struct it is given.
+//   - Settings of a client or handler are functional options ([Option],
+//     [RequestOption], [ForEachOption], [TokenHandlerOption],
+//     [WebhookOption]); every one that can be wrong reports it, and the
+//     constructor returns that error (it never panics and does no I/O).
+//   - Iterators and callbacks hand out pointers to structs (*SubAccount,
+//     *ConnectionReport, *PipelineRun); rows are maps ([Row]) or your T.
+//   - A result beside an error happens in one case only: a write the server
+//     accepted whose answer could not be read in full returns what it could
+//     read (the new object's ID first) with a [*DecodeError]; do not repeat
+//     that write. Everywhere else, an error comes with a nil result (a wait's
+//     last state reached its Progress callback).
+//   - Clients own no connections: those built without WithHTTPClient share
+//     one pool ([CloseIdleConnections] releases its idle connections).
+//
 // # Lists
 //
 // Lists come one page at a time ([Page]) or as a lazy iter.Seq2 that fetches
