@@ -39,6 +39,7 @@ type config struct {
 	timeoutSet  bool
 	maxResponse int64
 	hook        *CallHook
+	limiter     Limiter
 }
 
 // WithBaseURL sets the service's address: a region, a whitelabel subdomain
@@ -227,6 +228,7 @@ func newCore(tokenName, token string, opts []Option) (*core, error) {
 		maxResponse: cfg.maxResponse,
 		tokens:      &staticToken{tok: token},
 		hook:        cfg.hook,
+		limiter:     cfg.limiter,
 		host:        cfg.baseURL.Hostname(),
 		port:        urlPort(cfg.baseURL),
 	}

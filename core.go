@@ -35,6 +35,7 @@ type core struct {
 	maxResponse int64
 	tokens      tokenSource
 	hook        *CallHook // nil: no hook, and no cost
+	limiter     Limiter   // nil: requests are not paced
 	host        string    // the base URL's host and port, for a hook
 	port        int
 }
@@ -66,6 +67,8 @@ type call struct {
 type callState struct {
 	method, path string
 	retry        bool
+	no429Retry   bool    // a 429 goes back to the caller at once (withoutRateLimitRetry)
+	limiter      Limiter // waited for before each attempt
 	sideEffect   bool
 	buffer       bool
 	timeout      time.Duration
@@ -105,10 +108,11 @@ type Response struct {
 type RequestOption func(*callOptions) error
 
 type callOptions struct {
-	header  http.Header
-	resps   []*Response
-	noRetry bool
-	timeout time.Duration
+	header     http.Header
+	resps      []*Response
+	noRetry    bool
+	no429Retry bool
+	timeout    time.Duration
 }
 
 // WithHeader adds a header to one call. Authorization, Host, Content-Length
@@ -367,6 +371,8 @@ func (c *core) newState(req *request, co *callOptions, cl *call) *callState {
 		timeout:    c.timeout,
 		maxBody:    c.maxResponse,
 		hook:       c.hook,
+		limiter:    c.limiter,
+		no429Retry: co.no429Retry,
 	}
 	if c.hook != nil {
 		st.info = c.callInfo(req)

@@ -189,7 +189,7 @@ func (c *core) decideRetry(ctx context.Context, st *callState, resp *http.Respon
 		c.logRetry(ctx, st, 0, err)
 		return true, nil
 	}
-	if !c.policy.retriesStatus(resp.StatusCode) {
+	if !c.policy.retriesStatus(resp.StatusCode) || (st.no429Retry && resp.StatusCode == http.StatusTooManyRequests) {
 		return false, nil
 	}
 	if ra, ok := parseRetryAfter(resp.Header, time.Now()); ok && (ra > c.policy.MaxRetryAfter || pastDeadline(ctx, ra)) {

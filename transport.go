@@ -74,6 +74,13 @@ func (t *attemptTransport) RoundTrip(req *http.Request) (*http.Response, error) 
 	if st == nil {
 		return t.base.RoundTrip(req)
 	}
+	if st.limiter != nil {
+		// Before the attempt's clock starts: waiting for our turn is not
+		// the server being slow.
+		if err := st.limiter.Wait(req.Context()); err != nil {
+			return nil, err
+		}
+	}
 	ctx, cancel := context.WithCancelCause(req.Context())
 	at := &attempt{st: st, ctx: ctx, cancel: cancel}
 	if st.timeout > 0 {
