@@ -32,6 +32,7 @@ func commandPaths() [][]string {
 func leafPaths(t *testing.T) [][]string {
 	t.Helper()
 	root := (&app{stdout: io.Discard, stderr: io.Discard}).rootCommand()
+	root.InitDefaultCompletionCmd()
 	var out [][]string
 	for _, p := range commandPaths() {
 		c, _, err := root.Find(p)
