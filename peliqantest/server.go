@@ -151,6 +151,10 @@ func (s *Fake) now() time.Time { return s.cfg.now().UTC() }
 // exported so the fake can also be mounted in another http.Server or driven
 // by httptest.NewRecorder.
 func (s *Fake) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if strings.HasPrefix(r.URL.Path, ReservedPathPrefix) {
+		s.serveReserved(w, r)
+		return
+	}
 	entry := newEntry(r, s.now())
 	body, bodyErr := io.ReadAll(io.LimitReader(r.Body, maxRequestBody+1))
 	entry.Body = capBytes(body, recordBodyLimit)
@@ -164,11 +168,13 @@ func (s *Fake) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 	path := r.URL.Path
 	if !strings.HasSuffix(path, "/") && routes.MatchPath(path+"/") {
+		s.rec.count("")
 		djangoAppendSlash(rw, r)
 		return
 	}
 	rt, params, ok := routes.Match(r.Method, path)
 	if !ok {
+		s.rec.count("")
 		if routes.MatchPath(path) {
 			rw.Header().Set("Allow", allowedMethods(path))
 			writeReply(rw, detail(http.StatusMethodNotAllowed, fmt.Sprintf("Method %q not allowed.", r.Method)))
