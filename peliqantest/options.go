@@ -26,6 +26,8 @@ type config struct {
 	signingKey     []byte
 	faultSeed      uint64
 	recordLimit    int
+	rateLimit      float64 // requests per second; 0: no limit
+	rateBurst      int
 	addr           string
 	fixtures       []Fixture
 }

@@ -31,9 +31,10 @@ type Fake struct {
 	st     *state
 	seeded Seeded
 
-	auth   *authority
-	rec    *recorder
-	faults *faultSet
+	auth    *authority
+	rec     *recorder
+	faults  *faultSet
+	limiter *tokenBucket // nil without WithRateLimit
 
 	closed    chan struct{}
 	closeOnce sync.Once
@@ -65,6 +66,9 @@ func New(opts ...Option) (*Fake, error) {
 		rec:    newRecorder(cfg.recordLimit),
 		faults: newFaultSet(cfg.faultSeed),
 		closed: make(chan struct{}),
+	}
+	if cfg.rateLimit > 0 {
+		s.limiter = newTokenBucket(cfg.rateLimit, cfg.rateBurst)
 	}
 	s.st = newState(cfg)
 	for _, f := range cfg.fixtures {
@@ -185,6 +189,11 @@ func (s *Fake) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	entry.Route = rt.Name
 	s.rec.count(rt.Name)
+	if rep, ok := s.throttle(); !ok {
+		entry.Throttled = true
+		writeReply(rw, rep)
+		return
+	}
 
 	f, faulted := s.faults.pick(rt.Name)
 	if faulted {
