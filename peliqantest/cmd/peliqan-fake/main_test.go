@@ -175,6 +175,7 @@ func mustPath(t *testing.T, name string, params ...string) string {
 }
 
 func TestRunRateLimitFlags(t *testing.T) {
+	t.Parallel()
 	// One token every 2 s and no burst: of 4 quick requests at most 2 pass.
 	vars, _ := start(t, "-addr", "127.0.0.1:0", "-tenants", "1", "-rate-limit", "0.5", "-rate-burst", "1")
 	c := newClient(t, vars)
@@ -199,6 +200,7 @@ func TestRunRateLimitFlags(t *testing.T) {
 }
 
 func TestRunFailRateFlags(t *testing.T) {
+	t.Parallel()
 	// Every request fails, with the one kind asked for.
 	vars, _ := start(t, "-addr", "127.0.0.1:0", "-tenants", "1", "-fail-rate", "1", "-fail-kinds", "503")
 	c := newClient(t, vars)
@@ -239,6 +241,7 @@ func TestRunFailRateFlags(t *testing.T) {
 }
 
 func TestRunLatencyFlag(t *testing.T) {
+	t.Parallel()
 	vars, _ := start(t, "-addr", "127.0.0.1:0", "-tenants", "1", "-latency", "150ms",
 		"-fail-rate", "1", "-fail-kinds", "503")
 	c := newClient(t, vars)
@@ -285,6 +288,7 @@ func syncFirst(t *testing.T, args ...string) (bool, peliqantest.Counts) {
 }
 
 func TestRunSyncDurationAndRecordLimitFlags(t *testing.T) {
+	t.Parallel()
 	running, counts := syncFirst(t, "-sync-duration", "1h", "-record-limit", "2")
 	assert.True(t, running)
 	assert.Equal(t, 2, counts.Recorded)
