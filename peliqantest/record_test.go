@@ -53,16 +53,13 @@ func TestRecordLimitKeepsExactlyTheMostRecent(t *testing.T) {
 // keeps them all, and past it the counts stay exact.
 func TestRecordLimitAboveTenThousand(t *testing.T) {
 	t.Parallel()
-	n := 25_000
-	if testing.Short() {
-		n = 12_000
-	}
-	srv := NewFake(t, WithRecordLimit(n-5_000))
+	const n, limit = 12_000, 10_500
+	srv := NewFake(t, WithRecordLimit(limit))
 	serveDirect(srv, n)
 	reqs := srv.Requests()
-	require.Len(t, reqs, n-5_000)
+	require.Len(t, reqs, limit)
 	idx := recordedIndexes(t, reqs)
-	assert.Equal(t, 5_000, idx[0])
+	assert.Equal(t, n-limit, idx[0])
 	assert.Equal(t, n-1, idx[len(idx)-1])
 	assert.Equal(t, n, srv.Count(routes.ListSubAccounts))
 	assert.Equal(t, n, srv.Counts().Requests)
