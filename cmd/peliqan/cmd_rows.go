@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/csv"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"slices"
@@ -216,12 +215,9 @@ func (a *app) exportRows(ctx context.Context, t *peliqan.SubAccountClient, id pe
 		where = file
 	}
 	if iterErr != nil {
-		switch {
-		case out != nil:
+		if out != nil {
 			a.note("Stopped after %s: %s was not written.", plural(n, "row"), file)
-		case errors.Is(iterErr, context.Canceled):
-			a.note("Stopped after %s: the output on stdout is incomplete.", plural(n, "row"))
-		default:
+		} else {
 			a.note("Stopped after %s: the output on stdout is incomplete.", plural(n, "row"))
 		}
 		return iterErr

@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"context"
+	"crypto/sha256"
 	"encoding/csv"
 	"encoding/json"
 	"os"
@@ -226,6 +227,12 @@ func TestFakeCommand(t *testing.T) {
 	}
 	if !strings.HasPrefix(env[envBaseURL], "http://127.0.0.1:") || env[envToken] == "" {
 		t.Fatalf("fake printed %v", env)
+	}
+	// The token is the standalone peliqan-fake's for the same seed.
+	key := sha256.Sum256([]byte("peliqan-fake/7"))
+	same := peliqantest.NewFake(t, peliqantest.WithSigningKey(key[:]))
+	if env[envToken] != same.PartnerToken() {
+		t.Errorf("the partner token differs from peliqan-fake's for seed 7")
 	}
 	user := newCLI(t)
 	user.env = env
