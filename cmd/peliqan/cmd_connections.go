@@ -260,7 +260,7 @@ With --wait: ` + fieldNames(syncDoneColumns),
 		if !wait {
 			return writeOne(a.stdout, a.outputFormat(), syncStartedColumns, res)
 		}
-		bar := a.newProgress(-1, fmt.Sprintf("syncing connection %d", id))
+		bar := a.newProgress(-1, fmt.Sprintf("syncing connection %d", id), "")
 		wo := &peliqan.WaitOptions{Progress: func(p peliqan.SyncProgress) {
 			bar.Describe(fmt.Sprintf("syncing connection %d: poll %d, %s", id, p.Poll, p.Elapsed.Round(time.Second)))
 			bar.Add(1)

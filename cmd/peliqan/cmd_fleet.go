@@ -185,7 +185,7 @@ With --all-profiles: profile, then the same fields.`,
 			}
 			clients[i] = p
 		}
-		bar := a.newProgress(-1, "connections scanned")
+		bar := a.newProgress(-1, "scanning", "connections")
 		scan := a.scanFleet(ctx, accs, clients, &peliqan.HealthScanOptions{Concurrency: concurrency, SkipLastRun: skipLastRun}, bar)
 		bar.Done()
 		scan.multi = allProfiles

@@ -185,7 +185,7 @@ func (a *app) exportRows(ctx context.Context, t *peliqan.SubAccountClient, id pe
 	if err != nil {
 		return err
 	}
-	bar := a.newProgress(-1, "rows")
+	bar := a.newProgress(-1, "exporting", "rows")
 	n := 0
 	var iterErr error
 	for row, err := range t.Rows(ctx, id, &peliqan.RowsOptions{Size: pageSize}) {

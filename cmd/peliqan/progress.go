@@ -19,22 +19,26 @@ type progress struct {
 	bar *progressbar.ProgressBar
 }
 
-// newProgress starts a bar of max steps (-1: a counter without an end)
-// described by desc, or returns nil when stderr is not a terminal.
-func (a *app) newProgress(max int64, desc string) *progress {
+// newProgress starts a bar of max steps (-1: a spinner without an end)
+// described by desc, counting in unit ("" shows no count), or returns nil
+// when stderr is not a terminal.
+func (a *app) newProgress(max int64, desc, unit string) *progress {
 	if !a.isTerminal(a.stderr) {
 		return nil
 	}
 	opts := []progressbar.Option{
 		progressbar.OptionSetWriter(a.stderr),
 		progressbar.OptionSetDescription(desc),
-		progressbar.OptionShowCount(),
 		progressbar.OptionThrottle(100 * time.Millisecond),
 		progressbar.OptionClearOnFinish(),
 		progressbar.OptionSetWidth(30),
 	}
+	if unit != "" {
+		opts = append(opts, progressbar.OptionShowCount(), progressbar.OptionShowTotalBytes(max >= 0),
+			progressbar.OptionShowIts(), progressbar.OptionSetItsString(unit))
+	}
 	if max < 0 {
-		opts = append(opts, progressbar.OptionSpinnerType(14), progressbar.OptionShowIts())
+		opts = append(opts, progressbar.OptionSpinnerType(14))
 	}
 	return &progress{bar: progressbar.NewOptions64(max, opts...)}
 }
