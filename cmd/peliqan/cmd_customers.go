@@ -320,7 +320,8 @@ func (a *app) listCustomersAllProfiles(ctx context.Context) error {
 	for i, acc := range accs {
 		p, err := a.partner(acc)
 		if err != nil {
-			return err
+			errs[i] = err // a broken profile does not stop the others
+			continue
 		}
 		wg.Go(func() {
 			for sa, err := range p.SubAccounts(ctx, nil) {

@@ -175,18 +175,13 @@ With --all-profiles: profile, then the same fields.`,
 			if err != nil {
 				return err
 			}
+			if _, err := a.partner(acc); err != nil {
+				return err // one account named wrong is a usage error
+			}
 			accs = []*account{acc}
 		}
-		clients := make([]*peliqan.PartnerClient, len(accs))
-		for i, acc := range accs {
-			p, err := a.partner(acc)
-			if err != nil {
-				return err
-			}
-			clients[i] = p
-		}
 		bar := a.newProgress(-1, "scanning", "connections")
-		scan := a.scanFleet(ctx, accs, clients, &peliqan.HealthScanOptions{Concurrency: concurrency, SkipLastRun: skipLastRun}, bar)
+		scan := a.scanFleet(ctx, accs, &peliqan.HealthScanOptions{Concurrency: concurrency, SkipLastRun: skipLastRun}, bar)
 		bar.Done()
 		scan.multi = allProfiles
 		if err := ctx.Err(); err != nil {
@@ -227,12 +222,19 @@ With --all-profiles: profile, then the same fields.`,
 
 // scanFleet runs ConnectionHealth on every account at once and sorts the
 // result by profile, customer and connection.
-func (a *app) scanFleet(ctx context.Context, accs []*account, clients []*peliqan.PartnerClient, o *peliqan.HealthScanOptions, bar *progress) *fleetScan {
+// A profile whose client cannot be made is reported like one whose scan
+// failed.
+func (a *app) scanFleet(ctx context.Context, accs []*account, o *peliqan.HealthScanOptions, bar *progress) *fleetScan {
 	results := make([][]fleetRow, len(accs))
 	errs := make([]error, len(accs))
 	var mu sync.Mutex
 	var wg sync.WaitGroup
-	for i, p := range clients {
+	for i, acc := range accs {
+		p, err := a.partner(acc)
+		if err != nil {
+			errs[i] = err
+			continue
+		}
 		wg.Go(func() {
 			for r, err := range p.ConnectionHealth(ctx, o) {
 				if err != nil {

@@ -103,6 +103,9 @@ Fields: ` + fieldNames(publishColumns),
 		report, err := p.PublishScript(ctx, peliqan.ScriptTemplate{Name: name, Code: string(code), Group: scriptGroup},
 			&peliqan.PublishOptions{SubAccounts: refs, Concurrency: concurrency})
 		if err != nil {
+			if ctx.Err() != nil {
+				a.note("Interrupted: some customers may already have the new script. Publishing again is safe: it changes nothing where the script matches.")
+			}
 			return err
 		}
 		rows := make([]publishRow, len(report.Results))

@@ -412,3 +412,25 @@ func TestScriptsPublish(t *testing.T) {
 	c.must(exitUsage, "scripts", "publish", "--file", file)
 	c.must(exitUsage, "scripts", "publish", "--file", file, "--all", "-c", "cust-0001")
 }
+
+// TestScriptsPublishInterrupted: an interrupted publish says what state
+// the customers may be in.
+func TestScriptsPublishInterrupted(t *testing.T) {
+	t.Parallel()
+	f, _ := newTestFake(t)
+	c := newCLI(t).withProfiles([]string{"eu"}, f)
+	file := filepath.Join(t.TempDir(), "r.py")
+	if err := os.WriteFile(file, []byte("print(2)\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	f.AddFaultRule(peliqantest.FaultRule{Route: peliqan.RouteListScripts, Probability: 1, Fault: peliqantest.LatencyFault(time.Minute)})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan result)
+	go func() { done <- c.runContext(ctx, "scripts", "publish", "--file", file, "--all") }()
+	waitForCount(t, f, peliqan.RouteListScripts, 1)
+	cancel()
+	r := <-done
+	if r.code != exitAttention || !strings.Contains(r.stderr, "Publishing again is safe") {
+		t.Errorf("exit %d, stderr %q", r.code, r.stderr)
+	}
+}

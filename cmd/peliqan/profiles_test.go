@@ -116,3 +116,29 @@ func usReauthConnection(t *testing.T, rows []map[string]any) string {
 	t.Fatal("no us row")
 	return ""
 }
+
+// TestAllProfilesBrokenProfile: a profile the SDK refuses (a bad base URL)
+// is reported with its name; the other profiles are still listed.
+func TestAllProfilesBrokenProfile(t *testing.T) {
+	t.Parallel()
+	eu, _ := newTestFake(t)
+	c := newCLI(t).withProfiles([]string{"eu"}, eu)
+	cfg, _, err := c.app(nil, nil).loadConfig()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.Profiles["broken"] = &profile{BaseURL: "ftp://nowhere.example", PartnerToken: eu.PartnerToken()}
+	if err := saveConfig(c.configPath(), cfg); err != nil {
+		t.Fatal(err)
+	}
+	for _, args := range [][]string{{"customers", "list"}, {"fleet", "health"}} {
+		r := c.must(exitAttention, append(args, "--all-profiles", "-o", "csv")...)
+		if !strings.Contains(r.stderr, "profile broken:") || !strings.Contains(r.stdout, "\neu,") {
+			t.Errorf("%v: stdout\n%s\nstderr\n%s", args, r.stdout, r.stderr)
+		}
+	}
+	r := c.must(exitUsage, "--profile", "broken", "fleet", "health")
+	if !strings.Contains(r.stderr, "profile broken") {
+		t.Errorf("single broken profile: %q", r.stderr)
+	}
+}
