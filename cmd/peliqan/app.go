@@ -174,6 +174,9 @@ prints what --yes would do.`,
 		DisableAutoGenTag: true,
 		CompletionOptions: cobra.CompletionOptions{HiddenDefaultCmd: false},
 	}
+	// A group's usage shows only "peliqan GROUP [command]": it runs only to
+	// print its help or refuse an unknown subcommand (see group).
+	root.SetUsageTemplate(strings.Replace(root.UsageTemplate(), "{{if .Runnable}}", "{{if and .Runnable (not .HasAvailableSubCommands)}}", 1))
 	root.SetVersionTemplate("peliqan {{.Version}} (peliqan-go " + peliqan.Version + ")\n")
 	pf := root.PersistentFlags()
 	pf.StringVar(&a.flags.profile, "profile", "", "profile (partner account) from the config file")
@@ -217,8 +220,15 @@ func formatsOf(cmd *cobra.Command) []string {
 }
 
 // group returns a parent command that only holds subcommands.
+// Run without a subcommand it prints its help; with an unknown one it is a
+// usage error (cobra alone would print the help and exit 0).
 func group(use, short string, subs ...*cobra.Command) *cobra.Command {
-	c := &cobra.Command{Use: use, Short: short, Args: noArgs}
+	c := &cobra.Command{Use: use, Short: short, Args: func(cmd *cobra.Command, args []string) error {
+		if len(args) > 0 {
+			return usageErrorf("unknown command %q for %q", args[0], cmd.CommandPath())
+		}
+		return nil
+	}, RunE: func(cmd *cobra.Command, _ []string) error { return cmd.Help() }}
 	c.AddCommand(subs...)
 	return c
 }

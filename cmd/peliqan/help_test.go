@@ -39,7 +39,7 @@ func leafPaths(t *testing.T) [][]string {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if c.Runnable() && !strings.HasPrefix(c.CommandPath(), "peliqan completion") {
+		if c.Runnable() && !c.HasSubCommands() && !strings.HasPrefix(c.CommandPath(), "peliqan completion") {
 			out = append(out, p)
 		}
 	}

@@ -249,6 +249,8 @@ func TestUsageErrors(t *testing.T) {
 	c := newCLI(t).withProfiles([]string{"eu"}, f)
 	for _, args := range [][]string{
 		{"no-such-command"},
+		{"customers", "no-such-command"},
+		{"connections", "list", "extra-argument", "-c", "cust-0001"},
 		{"customers", "list", "--no-such-flag"},
 		{"customers", "get"},
 		{"customers", "get", "id:x"},
