@@ -66,6 +66,7 @@ func New(opts ...Option) (*Fake, error) {
 		faults: newFaultSet(cfg.faultSeed),
 		closed: make(chan struct{}),
 	}
+	s.cfg.lifecycle.hub = newLifecycle(s)
 	s.st = newState(cfg)
 	for _, f := range cfg.fixtures {
 		if _, err := s.Seed(f); err != nil {
@@ -91,6 +92,7 @@ func (s *Fake) Close() {
 		close(s.closed)
 		s.http.CloseClientConnections()
 		s.http.Close()
+		s.cfg.lifecycle.hub.close()
 	})
 }
 
