@@ -171,9 +171,9 @@ type webhookEvent struct {
 //	  {"event", "timestamp", "account_id", "external_id", "server_id",
 //	   "server_name", "server_type", "health_status"}
 //	pipeline_run_started, _completed, _completed_with_errors, _error:
-//	  the same members, plus "pipeline_run_id", "task_id", "status" (the
-//	  run's status), "timestamp_start" and "timestamp_end" (null while it
-//	  runs)
+//	  the same members but "health_status", plus "pipeline_run_id",
+//	  "task_id", "status" (the run's status), "timestamp_start" and
+//	  "timestamp_end" (null while it runs)
 //
 // "external_id" is the sub-account's external id (the partner's own id for
 // its customer; null for the partner's own account), so one endpoint can
@@ -262,7 +262,7 @@ type webhookPayload struct {
 	ServerID     int64                    `json:"server_id"`
 	ServerName   string                   `json:"server_name"`
 	ServerType   string                   `json:"server_type"`
-	HealthStatus string                   `json:"health_status"`
+	HealthStatus string                   `json:"health_status,omitempty"` // connection events only
 	*runMembers
 }
 
@@ -312,7 +312,9 @@ func (h *lifecycle) emitRun(st *state, typ peliqan.WebhookEventType, r *pipeline
 		at = parseTS(r.TimestampStart, r.finishAt)
 	}
 	p := newPayload(st, typ, r.account, st.servers[r.ServerID], at)
-	p.ServerID = r.ServerID
+	// The run's status says it; the connection's health is about to follow
+	// the run (state.finishRun), so it is left out rather than stale.
+	p.ServerID, p.HealthStatus = r.ServerID, ""
 	p.runMembers = &runMembers{PipelineRunID: r.ID, TaskID: r.TaskID, Status: status,
 		TimestampStart: r.TimestampStart, TimestampEnd: end}
 	h.emit(typ, p)

@@ -137,6 +137,7 @@ func TestWebhooksForTheWholeLifecycle(t *testing.T) {
 	assert.Equal(t, run["task_id"], evs[3]["task_id"])
 	assert.Equal(t, hs, id(evs[4]["server_id"]))
 	assert.NotContains(t, evs[4], "pipeline_run_id", "connection events have their own shape")
+	assert.NotContains(t, evs[3], "health_status", "pipeline events carry the run's status instead")
 
 	require.Eventually(t, func() bool { return len(srv.WebhookDeliveries()) == 5 }, 5*time.Second, time.Millisecond)
 	for _, d := range srv.WebhookDeliveries() {
@@ -207,7 +208,7 @@ func TestWebhookTwiceLateOutOfOrder(t *testing.T) {
 		t.Parallel()
 		f := newSyncFixture(t)
 		k := newHookSink(t, hookSecret)
-		require.NoError(t, f.srv.AddWebhook(k.srv.URL, hookSecret, DeliverOutOfOrder(200*time.Millisecond)))
+		require.NoError(t, f.srv.AddWebhook(k.srv.URL, hookSecret, DeliverOutOfOrder(500*time.Millisecond)))
 		f.c.ok(routes.SyncServer, f.tok, nil, nil, f.server)
 		f.clk.Advance(time.Minute)
 		f.c.ok(routes.ListServers, f.tok, nil, nil)
