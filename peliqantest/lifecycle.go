@@ -115,7 +115,7 @@ func (h *lifecycle) settle(st *state, now time.Time) {
 		h.pendingAuth = slices.DeleteFunc(h.pendingAuth, func(srv *server) bool {
 			switch {
 			case srv.authDue.IsZero() || st.servers[srv.ID] != srv:
-				return true // finished, restarted elsewhere, or deleted
+				return true // finished or dropped (CompleteOAuth, MarkNeedsReauth), or the connection is gone
 			case now.Before(srv.authDue):
 				return false
 			}
