@@ -88,6 +88,9 @@ func nilCtxCalls(p *PartnerClient, s *SubAccountClient) (partner, tenant, funcs 
 			_, err := s.CreateServer(ctx, ServerCreate{ServerTypeID: 3, Fields: map[string]any{"api_key": "k"}})
 			return err
 		},
+		"DeleteServer": func(ctx context.Context) error {
+			return s.DeleteServer(ctx, id)
+		},
 		"Do":         func(ctx context.Context) error { return s.Do(ctx, "GET", "/api/servers/", nil, nil) },
 		"FullResync": func(ctx context.Context) error { _, err := s.FullResync(ctx, id); return err },
 		"GetFullResyncStatus": func(ctx context.Context) error {
@@ -151,6 +154,9 @@ func nilCtxCalls(p *PartnerClient, s *SubAccountClient) (partner, tenant, funcs 
 		"ServerRuns":        func(ctx context.Context) error { return firstErr(s.ServerRuns(ctx, id, nil)) },
 		"SyncServer":        func(ctx context.Context) error { _, err := s.SyncServer(ctx, id, nil); return err },
 		"UpdateCell":        func(ctx context.Context) error { return s.UpdateCell(ctx, id, 1, "name", "x") },
+		"SendConnectionInvite": func(ctx context.Context) error {
+			return s.SendConnectionInvite(ctx, ConnectionInvite{Recipient: "cfo@acme.example", ServerType: "hubspot"})
+		},
 		"UpdateQueryTable": func(ctx context.Context) error {
 			q := "select 2"
 			_, err := s.UpdateQueryTable(ctx, id, QueryTableUpdate{Query: &q})
@@ -159,6 +165,10 @@ func nilCtxCalls(p *PartnerClient, s *SubAccountClient) (partner, tenant, funcs 
 		"UpdateScript": func(ctx context.Context) error {
 			code := "print(2)"
 			_, err := s.UpdateScript(ctx, id, ScriptUpdate{Code: &code})
+			return err
+		},
+		"WaitForConnection": func(ctx context.Context) error {
+			_, err := s.WaitForConnection(ctx, id, &ConnectionWaitOptions{Schedule: FixedSchedule(0)})
 			return err
 		},
 		"WaitForScriptRun": func(ctx context.Context) error {
