@@ -34,4 +34,3 @@ func (f *SubAccountFixture) expiresOn() *string {
 	s := f.ExpiresOn.String()
 	return &s
 }
-
