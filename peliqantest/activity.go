@@ -1,6 +1,9 @@
 package peliqantest
 
-import "fmt"
+import (
+	"encoding/json"
+	"fmt"
+)
 
 // What the SDK's partner reports read, and where the fake keeps it:
 //   - a sub-account's licence and expiry (SubAccountFixture.License and
@@ -33,4 +36,27 @@ func (f *SubAccountFixture) expiresOn() *string {
 	}
 	s := f.ExpiresOn.String()
 	return &s
+}
+
+// presentString is a member that may be a string or null, and whose
+// absence differs from null: "expires_on": null removes an expiry, a body
+// without the member leaves it.
+type presentString struct {
+	sent bool
+	v    *string
+}
+
+// UnmarshalJSON is called for a member that is present, null included.
+func (p *presentString) UnmarshalJSON(b []byte) error {
+	p.sent = true
+	if string(b) == "null" {
+		p.v = nil
+		return nil
+	}
+	var s string
+	if err := json.Unmarshal(b, &s); err != nil {
+		return err
+	}
+	p.v = &s
+	return nil
 }

@@ -87,3 +87,23 @@ func TestActivityTimesFollowTheClock(t *testing.T) {
 	assert.Equal(t, stamp(scriptAt), srun["created_at"])
 	assert.Equal(t, stamp(scriptAt.Add(defaultScriptDuration)), srun["finished_at"])
 }
+
+// TestUpdateClearsExpiresOn: an update sending "expires_on": null removes
+// the expiry (what SubAccountUpdate.ClearExpiresOn sends); one that leaves
+// the member out keeps it.
+func TestUpdateClearsExpiresOn(t *testing.T) {
+	t.Parallel()
+	srv := NewFake(t, WithFixture(Fixture{SubAccounts: []SubAccountFixture{
+		{ExternalID: "dated", ExpiresOn: peliqan.NewDate(2026, time.March, 20)},
+	}}))
+	c := newTC(t, srv)
+	sid := srv.Seeded().SubAccounts[0].ID.String()
+	kept := c.ok(routes.UpdateSubAccount, srv.PartnerToken(), nil, map[string]any{"license": "pro"}, sid).json(t)
+	assert.Equal(t, "2026-03-20", kept["expires_on"])
+	moved := c.ok(routes.UpdateSubAccount, srv.PartnerToken(), nil, map[string]any{"expires_on": "2027-01-31"}, sid).json(t)
+	assert.Equal(t, "2027-01-31", moved["expires_on"])
+	cleared := c.ok(routes.UpdateSubAccount, srv.PartnerToken(), nil, map[string]any{"expires_on": nil}, sid).json(t)
+	assert.Contains(t, cleared, "expires_on")
+	assert.Nil(t, cleared["expires_on"])
+	assert.Equal(t, "pro", cleared["license"])
+}
