@@ -1,10 +1,13 @@
 package peliqan
 
 import (
+	"context"
 	"encoding/json"
+	"net/http"
 	"testing"
 	"time"
 
+	"github.com/jarcoal/httpmock"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -135,4 +138,48 @@ func TestSortActivity(t *testing.T) {
 		ids = append(ids, l.SubAccount.ID)
 	}
 	assert.Equal(t, []ID{2, 3, 4, 9, 1, 5}, ids)
+}
+
+// TestCloseSkipsUnknownActivity: a customer with nothing that carries a
+// time (no connection, no script, and no created_at on the account) is
+// ActivityUnknown: listed by InactiveCustomers, never closed. The customer
+// beside it, created years ago, is closed.
+func TestCloseSkipsUnknownActivity(t *testing.T) {
+	t.Parallel()
+	mt := httpmock.NewMockTransport()
+	mt.RegisterResponder("GET", "https://api.test/api/partner/sub-accounts/", httpmock.NewStringResponder(200,
+		`{"data": [{"id": 1, "external_id": "ghost"}, {"id": 2, "external_id": "old", "created_at": "2020-01-01T00:00:00Z"}], "next": null}`))
+	mt.RegisterResponder("GET", "https://api.test/api/partner/sub-account/identity/", func(r *http.Request) (*http.Response, error) {
+		return httpmock.NewStringResponse(200, `{"token": "tok-`+r.URL.Query().Get("account_id")+`"}`), nil
+	})
+	mt.RegisterResponder("GET", "https://api.test/api/servers/", httpmock.NewStringResponder(200, `[]`))
+	mt.RegisterResponder("GET", "https://api.test/api/interfaces/", httpmock.NewStringResponder(200, `[]`))
+	mt.RegisterResponder("DELETE", "https://api.test/api/partner/sub-accounts/2/", httpmock.NewStringResponder(204, ``))
+	p, err := NewPartnerClient(testPartnerToken, WithBaseURL("https://api.test"), WithHTTPClient(&http.Client{Transport: mt}),
+		WithRetryPolicy(fastRetries(1)))
+	require.NoError(t, err)
+	now := func() time.Time { return time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC) }
+
+	ina, err := p.InactiveCustomers(context.Background(), &InactivityOptions{Now: now})
+	require.NoError(t, err)
+	require.Len(t, ina.Customers, 2)
+	assert.Equal(t, "ghost", ina.Customers[0].SubAccount.ExternalID)
+	assert.Equal(t, ActivityUnknown, ina.Customers[0].Status)
+	assert.True(t, ina.Customers[0].LastActivity.IsZero())
+	assert.Zero(t, ina.Customers[0].Idle)
+	assert.Equal(t, ActivityInactive, ina.Customers[1].Status)
+	assert.Equal(t, ActivityFromAccount, ina.Customers[1].Source)
+
+	rep, err := p.CloseInactiveCustomers(context.Background(), &CloseInactiveOptions{Confirm: Confirmed, InactivityOptions: InactivityOptions{Now: now}})
+	require.NoError(t, err)
+	require.Len(t, rep.Results, 2)
+	assert.Equal(t, CloseSkipped, rep.Results[0].Outcome)
+	assert.NoError(t, rep.Results[0].Err)
+	assert.Equal(t, CloseClosed, rep.Results[1].Outcome)
+	assert.NoError(t, rep.Err())
+	calls := mt.GetCallCountInfo()
+	assert.Equal(t, 1, calls["DELETE https://api.test/api/partner/sub-accounts/2/"])
+	assert.Equal(t, 1, mt.GetTotalCallCount()-calls["GET https://api.test/api/partner/sub-accounts/"]-
+		calls["GET https://api.test/api/partner/sub-account/identity/"]-calls["GET https://api.test/api/servers/"]-
+		calls["GET https://api.test/api/interfaces/"], "one write in all: the delete of the old customer")
 }
