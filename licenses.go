@@ -301,7 +301,7 @@ func (ch *LicenseChange) target(t LicenseTerms) LicenseTerms {
 	return t
 }
 
-// update is the smallest update taking from to to: only what differs is
+// licenseUpdate is the smallest update taking from to to: only what differs is
 // sent.
 func licenseUpdate(from, to LicenseTerms) SubAccountUpdate {
 	var u SubAccountUpdate
