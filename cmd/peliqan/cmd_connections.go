@@ -103,6 +103,20 @@ var syncDoneColumns = []column[*peliqan.SyncRun]{
 	}},
 }
 
+// inviteRow is an invitation sent.
+type inviteRow struct {
+	customer string
+	in       peliqan.ConnectionInvite
+}
+
+var inviteColumns = []column[inviteRow]{
+	{"customer", func(r inviteRow) any { return r.customer }},
+	{"recipient", func(r inviteRow) any { return r.in.Recipient }},
+	{"type", func(r inviteRow) any { return r.in.ServerType }},
+	{"confirmation_recipient", func(r inviteRow) any { return r.in.ConfirmationRecipient }},
+	{"sent", func(r inviteRow) any { return true }},
+}
+
 type reauthRow struct {
 	id  peliqan.ID
 	url string
@@ -343,6 +357,66 @@ Fields: ` + fieldNames(tableRefColumns),
 		return writeList(a.stdout, a.outputFormat(), tableRefColumns, rows)
 	}, peliqan.RouteSubAccountToken, peliqan.RouteLookupSchema, peliqan.RouteLookupDatabase, peliqan.RouteListDatabases)
 
-	c := group("connections", "A customer's connections: list, health, sync, re-authorise", list, get, health, sync, reauth, tablesCmd)
+	var invite peliqan.ConnectionInvite
+	inviteCmd := a.leaf(customerFlag(&cobra.Command{
+		Use:   "invite --customer CUSTOMER --email ADDRESS --type CONNECTOR",
+		Short: "E-mail someone an invitation to connect a source to a customer's account",
+		Long: `Ask Peliqan to e-mail ADDRESS an invitation to connect a source of type
+CONNECTOR (e.g. hubspot) to the customer's account: for the colleague who
+holds the credentials. The new connection then shows up in "connections
+list". The request is sent once, never retried: a retry could send the
+e-mail twice.
+
+Fields: ` + fieldNames(inviteColumns),
+	}), func(ctx context.Context, cmd *cobra.Command, args []string) error {
+		t, err := a.tenant(customer)
+		if err != nil {
+			return err
+		}
+		if err := t.SendConnectionInvite(ctx, invite); err != nil {
+			return err
+		}
+		return writeOne(a.stdout, a.outputFormat(), inviteColumns, inviteRow{customer, invite})
+	}, peliqan.RouteSubAccountToken, peliqan.RouteSendConnectionInvite)
+	fl := inviteCmd.Flags()
+	fl.StringVar(&invite.Recipient, "email", "", "the address to invite (required)")
+	fl.StringVar(&invite.ServerType, "type", "", "the connector to connect, e.g. hubspot (required)")
+	fl.StringVar(&invite.Subject, "subject", "", "the e-mail's subject (default: Peliqan's)")
+	fl.StringVar(&invite.Message, "message", "", "the e-mail's text (default: Peliqan's)")
+	fl.StringVar(&invite.ConfirmationRecipient, "confirm-to", "", "an address told when the connection is made")
+
+	var yes bool
+	del := a.leaf(customerFlag(&cobra.Command{
+		Use:   "delete CONNECTION_ID --customer CUSTOMER [--yes]",
+		Short: "Remove a connection from a customer's account (a dry run unless --yes)",
+		Long: `Remove a connection from a customer's account. Without --yes this is a
+dry run: it reads the connection, sends no write, and prints the request
+--yes would send.
+
+Fields: ` + fieldNames(planColumns),
+		Args: exactArgs(1, "a CONNECTION_ID"),
+	}), func(ctx context.Context, cmd *cobra.Command, args []string) error {
+		id, err := parseID("connection", args[0])
+		if err != nil {
+			return err
+		}
+		t, err := a.tenant(customer)
+		if err != nil {
+			return err
+		}
+		s, err := t.GetServer(ctx, id)
+		if err != nil {
+			return err
+		}
+		step := planStep{Action: "delete_connection", Route: peliqan.RouteDeleteServer, ID: s.ID,
+			Target: fmt.Sprintf("connection %d (%s, %s) of %s", s.ID, s.Name, s.ServerType, customer)}
+		return a.runPlan(ctx, yes, []*planStep{&step}, func(ctx context.Context, st *planStep) error {
+			return t.DeleteServer(ctx, st.ID)
+		})
+	}, peliqan.RouteSubAccountToken, peliqan.RouteGetServer, peliqan.RouteDeleteServer)
+	del.Flags().BoolVar(&yes, "yes", false, "do it (without --yes: a dry run that sends no write)")
+
+	c := group("connections", "A customer's connections: list, health, sync, re-authorise, invite, delete",
+		list, get, health, sync, reauth, tablesCmd, inviteCmd, del)
 	return c
 }

@@ -68,6 +68,7 @@ func TestHelpNamesInferredRoutes(t *testing.T) {
 	t.Parallel()
 	for _, args := range [][]string{
 		{"customers", "delete"}, {"customers", "update"}, {"connections", "reauth-url"}, {"connections", "get"},
+		{"connections", "delete"},
 	} {
 		r := newCLI(t).must(exitOK, append(args, "--help")...)
 		if !strings.Contains(r.stdout, "INFERRED ROUTE:") {

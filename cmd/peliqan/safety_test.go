@@ -47,6 +47,9 @@ func everyCommand(dir string) []invocation {
 		{"connections sync", []string{"connections", "sync", "28", "-c", "cust-0001", "--wait", "--poll-interval", "1ms"}},
 		{"connections reauth-url", []string{"connections", "reauth-url", "28", "-c", "cust-0001"}},
 		{"connections tables", []string{"connections", "tables", "28", "-c", "cust-0001"}},
+		{"connections invite", []string{"connections", "invite", "-c", "cust-0001", "--email", "it@nova.example", "--type", "hubspot"}},
+		{"connections delete", []string{"connections", "delete", "86", "-c", "cust-0003"}},
+		{"connections delete", []string{"connections", "delete", "86", "-c", "cust-0003", "--yes"}},
 		{"runs list", []string{"runs", "list", "-c", "cust-0001", "--connection", "28"}},
 		{"runs logs", []string{"runs", "logs", "93", "-c", "cust-0001"}}, // the run syncOnce makes
 		{"rows export", []string{"rows", "export", "-c", "cust-0001", "--connection", "28", "--table", "deals", "--format", "csv"}},
