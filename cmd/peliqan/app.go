@@ -201,6 +201,7 @@ prints what --yes would do.`,
 		a.queryCommand(),
 		a.scriptsCommand(),
 		a.fleetCommand(),
+		a.reportCommand(),
 		a.fakeCommand(),
 	)
 	return root

@@ -3,9 +3,9 @@ package main
 import (
 	"cmp"
 	"context"
+	"errors"
 	"fmt"
 	"slices"
-	"sync"
 
 	"github.com/peliqan-community/peliqan-go"
 	"github.com/spf13/cobra"
@@ -238,7 +238,7 @@ Fields: ` + fieldNames(planColumns),
 	}, peliqan.RouteGetSubAccount, peliqan.RouteDeleteSubAccount)
 	del.Flags().BoolVar(&yes, "yes", false, "do it (without --yes: a dry run that sends no write)")
 
-	return group("customers", "Customers (sub-accounts) of the partner account", list, get, ensure, update, del)
+	return group("customers", "Customers (sub-accounts) of the partner account", list, get, ensure, update, del, a.changeLicencesCommand())
 }
 
 // ensured is the answer of "customers ensure".
@@ -307,50 +307,37 @@ func accountID(ctx context.Context, p *peliqan.PartnerClient, ref peliqan.SubAcc
 	return sa.ID, nil
 }
 
-// listCustomersAllProfiles lists the customers of every profile at once.
-// A profile that fails is reported with its name; the others are listed.
+// listCustomersAllProfiles lists the customers of every profile at once
+// (a PartnerSet). A profile that fails is reported with its name, and its
+// customers are left out rather than listed in part; the others are listed.
 func (a *app) listCustomersAllProfiles(ctx context.Context) error {
-	accs, err := a.allAccounts()
+	set, failed, err := a.partnerSet()
 	if err != nil {
 		return err
 	}
-	results := make([][]customerRow, len(accs))
-	errs := make([]error, len(accs))
-	var wg sync.WaitGroup
-	for i, acc := range accs {
-		p, err := a.partner(acc)
-		if err != nil {
-			errs[i] = err // a broken profile does not stop the others
-			continue
-		}
-		wg.Go(func() {
-			for sa, err := range p.SubAccounts(ctx, nil) {
-				if err != nil {
-					errs[i] = err
-					return
-				}
-				results[i] = append(results[i], customerRow{profile: acc.Name, sa: sa})
-			}
-		})
-	}
-	wg.Wait()
 	var rows []customerRow
-	failed := false
-	for i, acc := range accs {
-		if errs[i] != nil {
-			failed = true
-			a.printError(fmt.Errorf("profile %s: %w", acc.Name, errs[i]))
-			continue
+	if set != nil {
+		for ps, err := range set.SubAccounts(ctx, nil) {
+			var pe *peliqan.PartnerError
+			switch {
+			case errors.As(err, &pe):
+				failed = append(failed, profileFailure{pe.Partner, pe.Err})
+				continue
+			case err != nil:
+				return err // ctx ended
+			}
+			rows = append(rows, customerRow{profile: ps.Partner, sa: ps.SubAccount})
 		}
-		rows = append(rows, results[i]...)
 	}
+	rows = slices.DeleteFunc(rows, func(r customerRow) bool { return failedProfile(failed, r.profile) })
 	slices.SortStableFunc(rows, func(x, y customerRow) int {
 		return cmp.Or(cmp.Compare(x.profile, y.profile), cmp.Compare(x.sa.ID, y.sa.ID))
 	})
+	a.printFailures(failed)
 	if err := writeList(a.stdout, a.outputFormat(), customerListColumns(true), rows); err != nil {
 		return err
 	}
-	if failed {
+	if len(failed) > 0 {
 		return errAttention
 	}
 	return nil

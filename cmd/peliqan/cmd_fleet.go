@@ -3,11 +3,11 @@ package main
 import (
 	"cmp"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"slices"
 	"strings"
-	"sync"
 
 	"github.com/peliqan-community/peliqan-go"
 	"github.com/spf13/cobra"
@@ -96,11 +96,6 @@ type fleetScan struct {
 	multi  bool             // --all-profiles
 }
 
-type profileFailure struct {
-	profile string
-	err     error
-}
-
 // counts returns the number of connections per verdict.
 func (s *fleetScan) counts() map[peliqan.Verdict]int {
 	m := map[peliqan.Verdict]int{}
@@ -164,38 +159,32 @@ With --all-profiles: profile, then the same fields.`,
 		if concurrency < 0 {
 			return usageErrorf("--concurrency must not be negative")
 		}
-		var accs []*account
-		if allProfiles {
+		var acc *account // nil: every profile
+		if !allProfiles {
 			var err error
-			if accs, err = a.allAccounts(); err != nil {
-				return err
-			}
-		} else {
-			acc, err := a.selectAccount()
-			if err != nil {
+			if acc, err = a.selectAccount(); err != nil {
 				return err
 			}
 			if _, err := a.partner(acc); err != nil {
 				return err // one account named wrong is a usage error
 			}
-			accs = []*account{acc}
 		}
 		bar := a.newProgress(-1, "scanning", "connections")
-		scan := a.scanFleet(ctx, accs, &peliqan.HealthScanOptions{Concurrency: concurrency, SkipLastRun: skipLastRun}, bar)
+		scan, err := a.scanFleet(ctx, acc, &peliqan.HealthScanOptions{Concurrency: concurrency, SkipLastRun: skipLastRun}, bar)
 		bar.Done()
-		scan.multi = allProfiles
-		if err := ctx.Err(); err != nil {
+		if ctx.Err() != nil {
 			a.note("Interrupted: the scan is incomplete; nothing was written.")
+			return ctx.Err()
+		}
+		if err != nil {
 			return err
 		}
-		for _, f := range scan.failed {
-			a.printError(fmt.Errorf("profile %s: %w", f.profile, f.err))
-		}
+		a.printFailures(scan.failed)
 		rows := scan.rows
 		if attentionOnly {
 			rows = scan.attention()
 		}
-		err := a.writeTo(file, func(w io.Writer) error {
+		err = a.writeTo(file, func(w io.Writer) error {
 			if a.outputFormat() == formatHTML {
 				return writeFleetHTML(w, scan, a.now())
 			}
@@ -220,49 +209,57 @@ With --all-profiles: profile, then the same fields.`,
 	return group("fleet", "Every connection of every customer", health)
 }
 
-// scanFleet runs ConnectionHealth on every account at once and sorts the
-// result by profile, customer and connection.
-// A profile whose client cannot be made is reported like one whose scan
-// failed.
-func (a *app) scanFleet(ctx context.Context, accs []*account, o *peliqan.HealthScanOptions, bar *progress) *fleetScan {
-	results := make([][]fleetRow, len(accs))
-	errs := make([]error, len(accs))
-	var mu sync.Mutex
-	var wg sync.WaitGroup
-	for i, acc := range accs {
+// scanFleet runs ConnectionHealth on acc, or on every profile at once (a
+// PartnerSet) when acc is nil, and sorts the lines by profile, customer and
+// connection. A profile that fails is a failure of the scan, its lines left
+// out rather than shown in part; the error is for bad settings or ctx.
+func (a *app) scanFleet(ctx context.Context, acc *account, o *peliqan.HealthScanOptions, bar *progress) (*fleetScan, error) {
+	scan := &fleetScan{multi: acc == nil}
+	if acc != nil {
 		p, err := a.partner(acc)
 		if err != nil {
-			errs[i] = err
-			continue
+			return nil, err
 		}
-		wg.Go(func() {
-			for r, err := range p.ConnectionHealth(ctx, o) {
-				if err != nil {
-					errs[i] = err
-					return
+		for r, err := range p.ConnectionHealth(ctx, o) {
+			if err != nil {
+				if ctx.Err() != nil {
+					return nil, err
 				}
-				results[i] = append(results[i], fleetRow{profile: accs[i].Name, r: r})
-				mu.Lock()
-				bar.Add(1)
-				mu.Unlock()
+				scan.failed = append(scan.failed, profileFailure{acc.Name, err})
+				scan.rows = nil
+				break
 			}
-		})
-	}
-	wg.Wait()
-	scan := &fleetScan{}
-	for i := range accs {
-		if errs[i] != nil {
-			scan.failed = append(scan.failed, profileFailure{accs[i].Name, errs[i]})
-			continue
+			scan.rows = append(scan.rows, fleetRow{profile: acc.Name, r: r})
+			bar.Add(1)
 		}
-		scan.rows = append(scan.rows, results[i]...)
+	} else {
+		set, failed, err := a.partnerSet()
+		if err != nil {
+			return nil, err
+		}
+		scan.failed = failed
+		if set != nil {
+			for r, err := range set.ConnectionHealth(ctx, o) {
+				var pe *peliqan.PartnerError
+				switch {
+				case errors.As(err, &pe):
+					scan.failed = append(scan.failed, profileFailure{pe.Partner, pe.Err})
+					continue
+				case err != nil:
+					return nil, err // ctx ended
+				}
+				scan.rows = append(scan.rows, fleetRow{profile: r.Partner, r: r.Report})
+				bar.Add(1)
+			}
+		}
+		scan.rows = slices.DeleteFunc(scan.rows, func(r fleetRow) bool { return failedProfile(scan.failed, r.profile) })
 	}
 	slices.SortStableFunc(scan.rows, func(x, y fleetRow) int {
 		return cmp.Or(cmp.Compare(x.profile, y.profile),
 			cmp.Compare(x.r.SubAccount.ID, y.r.SubAccount.ID),
 			cmp.Compare(serverID(x.r), serverID(y.r)))
 	})
-	return scan
+	return scan, nil
 }
 
 func serverID(r *peliqan.ConnectionReport) peliqan.ID {

@@ -244,9 +244,7 @@ func TestCustomersEnsureAndUpdate(t *testing.T) {
 	f.ResetRecords()
 	var upd map[string]any
 	parseJSON(t, c.must(exitOK, "customers", "update", "wood_123", "--license", "enterprise", "--no-expiry", "-o", "json").stdout, &upd)
-	// The fake does not clear expires_on on null (it cannot tell null from
-	// absent): the request body below is what this command is answerable for.
-	if upd["license"] != "enterprise" {
+	if upd["license"] != "enterprise" || upd["expires_on"] != nil {
 		t.Errorf("update: %v", upd)
 	}
 	w := writes(f)

@@ -71,7 +71,8 @@ type cli struct {
 	configDir string // the user config dir; the file is <dir>/peliqan/config.json
 	env       map[string]string
 	stdin     string
-	terminal  bool // pretend stderr is a terminal
+	terminal  bool             // pretend stderr is a terminal
+	now       func() time.Time // the reports' clock; testStart when nil
 }
 
 type result struct {
@@ -108,7 +109,7 @@ func (c *cli) app(stdout, stderr io.Writer) *app {
 		userConfigDir: func() (string, error) { return c.configDir, nil },
 		isTerminal:    func(io.Writer) bool { return c.terminal },
 		clientOptions: []peliqan.Option{peliqan.WithRetryPolicy(peliqan.RetryPolicy{MaxAttempts: 3, Backoff: peliqan.BackoffConstant})},
-		now:           func() time.Time { return testStart },
+		now:           cmpOr(c.now, func() time.Time { return testStart }),
 	}
 }
 
@@ -185,4 +186,11 @@ func writes(f *peliqantest.Fake) []peliqantest.Request {
 		}
 	}
 	return out
+}
+
+func cmpOr(f, def func() time.Time) func() time.Time {
+	if f != nil {
+		return f
+	}
+	return def
 }
