@@ -500,3 +500,39 @@ func TestSyncFleetListFailure(t *testing.T) {
 	}
 	assert.Equal(t, 2, e.fake.Count(peliqan.RouteListSubAccounts))
 }
+
+// Goroutine leaks (not parallel: goleak sees the whole process; see
+// leaks_test.go): the fleet broken out of early, and cancelled mid-wait.
+func TestLeakSyncFleetBrokenEarlyAndCancelled(t *testing.T) {
+	noLeak(t, func(t *testing.T, e *leakEnv) {
+		// A customer that does not exist gives the first result while the
+		// others' triggers and polls are in flight.
+		refs := []peliqan.SubAccountRef{peliqan.ByExternalID("nobody")}
+		for i := range 40 {
+			refs = append(refs, peliqan.ByExternalID(fmt.Sprintf("leak%02d", i)))
+		}
+		for r, err := range e.p.SyncFleet(context.Background(), &peliqan.FleetSyncOptions{
+			Concurrency: 8, SubAccounts: refs, Schedule: peliqan.FixedSchedule(10 * time.Millisecond)}) {
+			require.NoError(t, err)
+			assert.Equal(t, peliqan.FleetNotListed, r.Outcome)
+			break
+		}
+		ctx, cancel := context.WithCancel(context.Background())
+		n := 0
+		for r, err := range e.p.SyncFleet(ctx, &peliqan.FleetSyncOptions{
+			Concurrency: 8, PageSize: 5, Schedule: peliqan.FixedSchedule(time.Hour),
+			Progress: func(p peliqan.FleetProgress) {
+				if p.Started >= 10 {
+					cancel() // every worker is then waiting for a poll an hour away
+				}
+			}}) {
+			if err != nil {
+				assert.ErrorIs(t, err, context.Canceled)
+				continue
+			}
+			assert.Equal(t, peliqan.FleetUnknown, r.Outcome)
+			n++
+		}
+		assert.GreaterOrEqual(t, n, 10)
+	}, peliqantest.WithSyncDuration(time.Hour))
+}
