@@ -138,6 +138,12 @@ const maxTriggerSends = 3
 // row (after the client's retries) has its runs reported FleetUnknown.
 const maxFailedTicks = 3
 
+// pollDeferral: while new customers wait to be started, a due poll waits
+// behind them for up to this many more of its intervals. Polls found the
+// runs still going anyway while the fleet is busy starting them, so
+// starting work goes first; the bound keeps ends reported as they come.
+const pollDeferral = 3
+
 // ambiguousStartWindow: after an ambiguous trigger failure, a latest run
 // that started less than this long before the trigger was sent may be the
 // trigger's own (clocks differ), so nothing is sent again.
@@ -697,7 +703,7 @@ func (f *fleet) maybeTickLocked(c *fleetCustomer) {
 	}
 	c.ticking = true
 	due := time.Now().Add(f.sched(c.ticks))
-	f.enqueueLocked(&fleetTask{kind: taskTick, cust: c, due: due, late: due.Add(f.sched(c.ticks))})
+	f.enqueueLocked(&fleetTask{kind: taskTick, cust: c, due: due, late: due.Add(pollDeferral * f.sched(c.ticks))})
 }
 
 // tick sends one round of the customer's batched status reads.
