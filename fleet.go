@@ -178,9 +178,11 @@ const ambiguousStartWindow = time.Minute
 //   - a trigger that failed ambiguously (a 5xx, a reset connection, a
 //     timeout: the server may have acted) is sent again only when a status
 //     check shows that nothing started: the connection's latest run
-//     (ListServerRuns, one item; the route is inferred from Peliqan's own
-//     client, not documented) is absent, or ended and started more than a
-//     minute before the trigger was sent. Otherwise the outcome is
+//     (ListServerRuns, one item) is absent, or ended and started more than
+//     a minute before the trigger was sent. This check is inferred, not
+//     documented: it takes the first item of the runs route (a route of
+//     Peliqan's own client) to be the newest run, and a run the trigger
+//     started to be visible there at once. Otherwise the outcome is
 //     FleetUnknown, with the run the check saw. A trigger is sent at most
 //     three times this way;
 //   - any other refusal (4xx) is FleetFailedToStart.

@@ -100,7 +100,7 @@ func TestSyncFleetSyncsEveryConnectionOnceAndReportsEach(t *testing.T) {
 		{ExternalID: "globex", Connections: []peliqantest.ConnectionFixture{{Type: "pipedrive"}, {Type: "pipedrive"}}},
 		{ExternalID: "empty"},
 	}}
-	e := newFleetEnv(t, fix, []peliqantest.Option{peliqantest.WithSyncDuration(time.Second)})
+	e := newFleetEnv(t, fix, []peliqantest.Option{peliqantest.WithSyncDuration(2 * time.Second)}) // long enough to find one still going
 	acme, globex := e.sas[0], e.sas[1]
 
 	// globex's second connection is already syncing when the fleet lists it.
