@@ -11,11 +11,8 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
-
-	"golang.org/x/time/rate"
 
 	peliqan "github.com/peliqan-community/peliqan-go"
 	"github.com/peliqan-community/peliqan-go/peliqantest"
@@ -32,50 +29,17 @@ import (
 //
 // -short shrinks each to a few seconds (CI's smoke run).
 
-// fleetFront stands in front of the fake (peliqantest.Fake.ServeHTTP) and
-// adds what a fleet benchmark needs: a per-request latency, a per-partner
-// token bucket answering 429 with a Retry-After in whole seconds (at least
-// 1) computed from the bucket, and counts. Every request here comes from
-// one partner, so one bucket is the partner's.
-type fleetFront struct {
-	fake     http.Handler
-	latency  time.Duration
-	bucket   *rate.Limiter // nil: no limit
-	requests atomic.Int64
-	limited  atomic.Int64
-}
-
-func (f *fleetFront) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	f.requests.Add(1)
-	if f.bucket != nil {
-		res := f.bucket.Reserve()
-		if d := res.Delay(); d > 0 {
-			res.Cancel()
-			f.limited.Add(1)
-			time.Sleep(f.latency)
-			w.Header().Set("Retry-After", strconv.Itoa(max(1, int(math.Ceil(d.Seconds())))))
-			w.Header().Set("Content-Type", "application/json")
-			w.WriteHeader(http.StatusTooManyRequests)
-			_, _ = w.Write([]byte(`{"detail": "Request was throttled."}`))
-			return
-		}
-	}
-	time.Sleep(f.latency)
-	f.fake.ServeHTTP(w, r)
-}
-
 // benchFleet is a fake seeded with customers x perCustomer connections
-// (one small table each), behind a fleetFront, and a partner client on the
-// front using the SDK's shared transport.
+// (one small table each) that takes latency per request (a latency fault
+// on every route), and a partner client on it using the SDK's shared
+// transport.
 type benchFleet struct {
-	fake  *peliqantest.Fake
-	front *fleetFront
-	srv   *httptest.Server
-	p     *peliqan.PartnerClient
-	sas   []peliqantest.SeededSubAccount
+	fake *peliqantest.Fake
+	p    *peliqan.PartnerClient
+	sas  []peliqantest.SeededSubAccount
 }
 
-func newBenchFleet(b *testing.B, customers, perCustomer int, fakeOpts []peliqantest.Option, opts ...peliqan.Option) *benchFleet {
+func newBenchFleet(b *testing.B, customers, perCustomer int, latency time.Duration, fakeOpts []peliqantest.Option, opts ...peliqan.Option) *benchFleet {
 	b.Helper()
 	table := []peliqantest.TableFixture{{Name: "t", Fields: []peliqantest.FieldFixture{{Name: "a", Type: "text"}}}}
 	var fix peliqantest.Fixture
@@ -90,9 +54,11 @@ func newBenchFleet(b *testing.B, customers, perCustomer int, fakeOpts []peliqant
 	if err != nil {
 		b.Fatal(err)
 	}
-	e := &benchFleet{fake: fake, front: &fleetFront{fake: fake}, sas: fake.Seeded().SubAccounts}
-	e.srv = httptest.NewServer(e.front)
-	base := []peliqan.Option{peliqan.WithBaseURL(e.srv.URL),
+	if latency > 0 {
+		fake.AddFaultRule(peliqantest.FaultRule{Probability: 1, Fault: peliqantest.LatencyFault(latency)})
+	}
+	e := &benchFleet{fake: fake, sas: fake.Seeded().SubAccounts}
+	base := []peliqan.Option{peliqan.WithBaseURL(fake.URL()),
 		peliqan.WithRetryPolicy(peliqan.RetryPolicy{MaxAttempts: 3, Backoff: peliqan.BackoffConstant})}
 	if e.p, err = peliqan.NewPartnerClient(fake.PartnerToken(), append(base, opts...)...); err != nil {
 		b.Fatal(err)
@@ -100,17 +66,11 @@ func newBenchFleet(b *testing.B, customers, perCustomer int, fakeOpts []peliqant
 	return e
 }
 
-func (e *benchFleet) close() {
-	e.srv.Close()
-	e.fake.Close()
-}
-
-// runsPerConnection reads, straight from the fake, the fewest and the most
-// pipeline runs any seeded connection has.
+// runsPerConnection is the fewest and the most pipeline runs the fake
+// started for any seeded connection (its own count).
 func (e *benchFleet) runsPerConnection(b *testing.B) (lo, hi int) {
 	lo = math.MaxInt
-	for id, n := range runsStarted(b, e.fake, e.sas) {
-		_ = id
+	for _, n := range runsStarted(b, e.fake, e.sas) {
 		lo, hi = min(lo, n), max(hi, n)
 	}
 	return lo, hi
@@ -169,19 +129,17 @@ func BenchmarkFleetSync(b *testing.B) {
 	var requests int64
 	var lo, hi int
 	for b.Loop() {
-		e := newBenchFleet(b, customers, perCustomer, []peliqantest.Option{peliqantest.WithSyncDuration(syncTime)})
-		e.front.latency = latency
+		e := newBenchFleet(b, customers, perCustomer, latency, []peliqantest.Option{peliqantest.WithSyncDuration(syncTime)})
 		start := time.Now()
 		outcomes := drainFleet(b, e.p, &peliqan.FleetSyncOptions{Concurrency: concurrency,
 			Schedule: peliqan.FixedSchedule(interval), PageSize: pageSize})
 		wall = time.Since(start)
-		requests = e.front.requests.Load()
+		requests = int64(e.fake.Counts().Requests)
 		if outcomes[peliqan.FleetCompleted] != conns {
 			b.Fatalf("outcomes %v, want %d completed", outcomes, conns)
 		}
-		e.front.latency = 0
 		lo, hi = e.runsPerConnection(b)
-		e.close()
+		e.fake.Close()
 	}
 	b.ReportMetric(float64(wall)/float64(ideal), "x-ideal")
 	b.ReportMetric(wall.Seconds(), "wall-s")
@@ -194,7 +152,7 @@ func BenchmarkFleetSync(b *testing.B) {
 
 // BenchmarkFleetSyncRateLimited syncs 20 customers x 5 connections against
 // the fake answering 429 with Retry-After above 10 requests/s (burst 10)
-// for the partner, 20 ms per request, concurrency 32, the partner client
+// for the partner (peliqantest.WithRateLimit), 20 ms per request, concurrency 32, the partner client
 // paced by NewRateLimiter(10, 10). Targets: 0 connections failed (failed
 // = every outcome but completed), at most 5% of requests answered 429
 // (share-429 <= 0.05), runs started per connection = 1.
@@ -218,18 +176,16 @@ func BenchmarkFleetSyncRateLimited(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		e := newBenchFleet(b, customers, perCustomer, []peliqantest.Option{peliqantest.WithSyncDuration(time.Second)},
-			peliqan.WithLimiter(l))
-		e.front.latency = 20 * time.Millisecond
-		e.front.bucket = rate.NewLimiter(perSecond, burst)
+		e := newBenchFleet(b, customers, perCustomer, 20*time.Millisecond, []peliqantest.Option{
+			peliqantest.WithSyncDuration(time.Second), peliqantest.WithRateLimit(perSecond, burst)}, peliqan.WithLimiter(l))
 		start := time.Now()
 		outcomes := drainFleet(b, e.p, &peliqan.FleetSyncOptions{Concurrency: 32, Schedule: peliqan.FixedSchedule(time.Second)})
 		wall = time.Since(start)
 		failed = customers*perCustomer - outcomes[peliqan.FleetCompleted]
-		share = float64(e.front.limited.Load()) / float64(e.front.requests.Load())
-		e.front.latency, e.front.bucket = 0, nil
+		counts := e.fake.Counts()
+		share = float64(counts.RateLimited) / float64(counts.Requests)
 		lo, hi = e.runsPerConnection(b)
-		e.close()
+		e.fake.Close()
 	}
 	b.ReportMetric(float64(failed), "failed")
 	b.ReportMetric(share, "share-429")

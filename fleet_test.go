@@ -46,18 +46,15 @@ func pipedrives(n, k int) peliqantest.Fixture {
 	return fix
 }
 
-// runsStarted counts the pipeline runs the fake holds for each seeded
-// connection, read straight from the fake (not through the fleet's client).
+// runsStarted is the fake's own count of the pipeline runs started for each
+// seeded connection (0 for one never started).
 func runsStarted(t testing.TB, fake *peliqantest.Fake, sas []peliqantest.SeededSubAccount) map[peliqan.ID]int {
 	t.Helper()
+	started := fake.RunsStarted()
 	out := map[peliqan.ID]int{}
 	for _, sa := range sas {
-		tc, err := fake.SubAccountClient(sa.ID)
-		require.NoError(t, err)
 		for _, c := range sa.Connections {
-			page, err := tc.ListServerRuns(context.Background(), c.ID, &peliqan.ListOptions{PerPage: 1000})
-			require.NoError(t, err)
-			out[c.ID] = len(page.Items)
+			out[c.ID] = started[c.ID]
 		}
 	}
 	return out
@@ -160,7 +157,7 @@ func TestSyncFleetSyncsEveryConnectionOnceAndReportsEach(t *testing.T) {
 		assert.Zero(t, runs[c.ID], "skipped connections are not triggered")
 	}
 	assert.Equal(t, 1, runs[globex.Connections[0].ID])
-	assert.Equal(t, 1, runs[busy], "the run started before, and no other")
+	assert.Equal(t, 1, runs[busy], "the test's run, and no other")
 
 	require.NotEmpty(t, progress)
 	last := progress[len(progress)-1]
@@ -242,6 +239,35 @@ func TestSyncFleetPausesTheFleetOnA429AndSendsTheTriggerAgain(t *testing.T) {
 	}
 	assert.True(t, paused)
 	assert.Equal(t, 1, progress[len(progress)-1].RateLimited)
+}
+
+// Against the fake's own rate limit (a token bucket answering 429 with
+// Retry-After), without a limiter: the fleet pauses and halves its
+// concurrency, every connection completes, and none is started twice.
+func TestSyncFleetUnderTheFakesRateLimit(t *testing.T) {
+	t.Parallel()
+	e := newFleetEnv(t, pipedrives(3, 3), []peliqantest.Option{
+		peliqantest.WithSyncDuration(50 * time.Millisecond), peliqantest.WithRateLimit(20, 4)})
+	var last peliqan.FleetProgress
+	minConc := 16
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	got, err := collectFleet(t, e.p.SyncFleet(ctx, &peliqan.FleetSyncOptions{
+		Concurrency: 16, Schedule: peliqan.FixedSchedule(100 * time.Millisecond),
+		Progress: func(p peliqan.FleetProgress) { last, minConc = p, min(minConc, p.Concurrency) },
+	}))
+	require.NoError(t, err)
+	require.Len(t, got, 9)
+	for _, r := range got {
+		assert.Equal(t, peliqan.FleetCompleted, r.Outcome, "%v", r.Err)
+	}
+	counts := e.fake.Counts()
+	require.Positive(t, counts.RateLimited, "a burst of 16 against a bucket of 4 is throttled")
+	assert.Equal(t, counts.RateLimited, last.RateLimited, "every 429 reached the fleet, none was slept on and retried by the call")
+	assert.Less(t, minConc, 16, "the concurrency was cut")
+	for id, n := range runsStarted(t, e.fake, e.sas) {
+		assert.Equal(t, 1, n, "connection %d", id)
+	}
 }
 
 func TestSyncFleetAmbiguousTriggers(t *testing.T) {

@@ -84,10 +84,11 @@ row "  runs started per connection, most" BenchmarkFleetSyncRateLimited runs/con
 row "  runs started per connection, fewest" BenchmarkFleetSyncRateLimited runs/conn-min "1" ge 1
 row "Fleet sync with 10,000 runs in flight (stub, runs never end): heap growth per run after GC (bytes)" BenchmarkFleetSyncMemory heap-B/run "≤ 2048" le 2048
 row "  goroutines besides net/http's connection goroutines (concurrency 32)" BenchmarkFleetSyncMemory goroutines "≤ 42" le 42
-fleet_notes='- **Fleet** (`fleet_bench_test.go`): `SyncFleet` against the fake behind a front that adds
-  20 ms per request (and, for the rate-limit figure, a 10 req/s token bucket answering 429 with
-  `Retry-After`); runs per connection are read back from the fake; the memory figure runs
-  against a stateless stub whose runs never finish, once every run was started and polled.'
+fleet_notes='- **Fleet** (`fleet_bench_test.go`): `SyncFleet` against the fake with a 20 ms latency fault
+  on every request (and, for the rate-limit figure, `WithRateLimit(10, 10)`, which answers 429
+  with `Retry-After`); requests, 429s and runs per connection are the fake'"'"'s own counts; the
+  memory figure runs against a stateless stub whose runs never finish, once every run was
+  started and polled.'
 # --- end of the fleet block ---
 
 {
