@@ -76,9 +76,9 @@ type SyncEnd struct {
 //
 // It only reads: nothing is ever started again, whatever happens. A run
 // that ended in error is a successful end: check SyncEnd.Run.Status. A
-// status-route failure ends that sync alone (SyncEnd.Err); a failed
-// GetPipelineRuns (after the client's retries) ends the wait, yielded once
-// as the error, after the ends the tick found. When ctx ends, its error is
+// status-route failure ends that sync alone (SyncEnd.Err), but for a 429;
+// a 429 there or a failed GetPipelineRuns (after the client's retries)
+// ends the wait, yielded once as the error, after the ends the tick found. When ctx ends, its error is
 // yielded as it is. Bound the wait with a context deadline; there is no
 // other limit. Breaking out of the loop stops the wait.
 //
