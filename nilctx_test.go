@@ -52,6 +52,7 @@ func nilCtxCalls(p *PartnerClient, s *SubAccountClient) (partner, tenant, funcs 
 		"DeleteSubAccount":       func(ctx context.Context) error { return p.DeleteSubAccount(ctx, id) },
 		"Do":                     func(ctx context.Context) error { return p.Do(ctx, "GET", "/api/partner/sub-accounts/", nil, nil) },
 		"EnsureSubAccount":       func(ctx context.Context) error { _, _, err := p.EnsureSubAccount(ctx, create); return err },
+		"SyncFleet":              func(ctx context.Context) error { return firstErr(p.SyncFleet(ctx, nil)) },
 		"ForEachSubAccount": func(ctx context.Context) error {
 			return p.ForEachSubAccount(ctx, 1, func(context.Context, *SubAccount, *SubAccountClient) error { return nil })
 		},
@@ -186,6 +187,9 @@ func nilCtxCalls(p *PartnerClient, s *SubAccountClient) (partner, tenant, funcs 
 		"WaitForSync": func(ctx context.Context) error {
 			_, err := s.WaitForSync(ctx, sync, &WaitOptions{Schedule: FixedSchedule(0)})
 			return err
+		},
+		"WaitForSyncs": func(ctx context.Context) error {
+			return firstErr(s.WaitForSyncs(ctx, []*SyncResult{sync}, &WaitManyOptions{Schedule: FixedSchedule(0)}))
 		},
 	}
 	funcs = map[string]func(context.Context) error{
