@@ -206,7 +206,7 @@ With --all-profiles: profile, then the same fields.`,
 	fl.IntVar(&concurrency, "concurrency", 0, "customers scanned at once per profile (default 8)")
 	fl.StringVarP(&file, "file", "f", "", "write the output to FILE (complete or not at all) instead of stdout")
 
-	return group("fleet", "Every connection of every customer", health)
+	return group("fleet", "Every connection of every customer", health, a.fleetSyncCommand())
 }
 
 // scanFleet runs ConnectionHealth on acc, or on every profile at once (a

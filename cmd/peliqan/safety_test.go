@@ -60,6 +60,7 @@ func everyCommand(dir string) []invocation {
 		{"report inactive", []string{"report", "inactive", "--days", "1", "--all-profiles"}},
 		{"report inactive", []string{"report", "inactive", "--days", "1", "--close"}},
 		{"customers change-licences", []string{"customers", "change-licences", "--all", "--license", "pro"}},
+		{"fleet sync", []string{"fleet", "sync", "-c", "cust-0002", "--poll-interval", "1ms"}},
 		{"fleet health", []string{"fleet", "health"}},
 		{"fleet health", []string{"fleet", "health", "--all-profiles", "-o", "html"}},
 		{"profiles list", []string{"profiles", "list"}},
