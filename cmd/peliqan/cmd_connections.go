@@ -60,7 +60,7 @@ var healthColumns = []column[healthRow]{
 	{"needs_attention", func(h healthRow) any { return needsAttention(h.status) }},
 }
 
-// syncStarted is the answer of "connections sync" without --wait.
+// syncStartedColumns describe the answer of "connections sync" without --wait.
 var syncStartedColumns = []column[*peliqan.SyncResult]{
 	{"connection_id", func(r *peliqan.SyncResult) any { return r.ServerID }},
 	{"syncing", func(r *peliqan.SyncResult) any { return r.Syncing }},
