@@ -241,3 +241,34 @@ func FuzzServerDecode(f *testing.F) {
 		}
 	})
 }
+
+// TestUnmarshalJSONMatchesEncodingJSON checks the core's shortcut to a
+// type's own UnmarshalJSON against json.Unmarshal: same value, same error.
+func TestUnmarshalJSONMatchesEncodingJSON(t *testing.T) {
+	t.Parallel()
+	bodies := []string{`{"id": 3, "name": "x"}`, " \r\n\t{\"id\": \"4\"}\n ", `null`, ` null `, `{"id": "x"}`,
+		`{"id": 1} {"id": 2}`, `{"id": 1`, `{"id": 1}x`, "\f{\"id\": 1}", `"12"`, `12`, `[1]`, `"\u00e9"`, `true`}
+	outs := map[string]func() any{
+		"*Server":   func() any { return new(Server) },
+		"*ID":       func() any { return new(ID) },
+		"*svString": func() any { return new(svString) },
+		"*svBool":   func() any { return new(svBool) },
+		"*map":      func() any { return new(map[string]any) },
+	}
+	for _, body := range bodies {
+		for name, mk := range outs {
+			want, got := mk(), mk()
+			wantErr := json.Unmarshal([]byte(body), want)
+			gotErr := unmarshalJSON([]byte(body), got)
+			if wantErr != nil {
+				if assert.Error(t, gotErr, "%s into %s", body, name) {
+					assert.Equal(t, wantErr.Error(), gotErr.Error(), "%s into %s", body, name)
+					assert.IsType(t, wantErr, gotErr, "%s into %s", body, name)
+				}
+				continue
+			}
+			assert.NoError(t, gotErr, "%s into %s", body, name)
+			assert.Equal(t, want, got, "%s into %s", body, name)
+		}
+	}
+}

@@ -9,6 +9,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 	"unicode/utf8"
 
@@ -48,23 +49,15 @@ type Server struct {
 // "connection_id", numbers may come as strings, and unknown members are
 // kept in Raw.
 func (s *Server) UnmarshalJSON(b []byte) error {
-	// Every member type decodes its own tolerant forms as it is read, so the
-	// object is scanned once more than a plain struct needs (for Raw) and no
-	// member is copied to be decoded again.
-	var w struct {
-		ID               ID                `json:"id"`
-		ConnectionID     ID                `json:"connection_id"`
-		Name             svString          `json:"name"`
-		ServerType       svString          `json:"server_type"`
-		HealthStatus     svString          `json:"health_status"`
-		RunInterval      svFloat           `json:"run_interval"`
-		DisableScheduler svBool            `json:"disable_scheduler"`
-		IsDataWarehouse  svBool            `json:"is_datawarehouse"`
-		IsTarget         svBool            `json:"is_target"`
-		Target           targetID          `json:"target"`
-		TargetSchema     targetSchemaField `json:"target_schema"`
-	}
-	if err := json.Unmarshal(b, &w); err != nil {
+	// Every member type decodes its own tolerant forms as it is read, so no
+	// member is copied to be decoded again; the wire struct is reused, as a
+	// list decodes one per connection.
+	w := serverWirePool.Get().(*serverWire)
+	defer func() {
+		*w = serverWire{}
+		serverWirePool.Put(w)
+	}()
+	if err := json.Unmarshal(b, w); err != nil {
 		return err
 	}
 	*s = Server{ID: w.ID, Name: string(w.Name), ServerType: string(w.ServerType),
@@ -79,6 +72,23 @@ func (s *Server) UnmarshalJSON(b []byte) error {
 	}
 	return nil
 }
+
+// serverWire is a connection as sent, each member in its tolerant type.
+type serverWire struct {
+	ID               ID                `json:"id"`
+	ConnectionID     ID                `json:"connection_id"`
+	Name             svString          `json:"name"`
+	ServerType       svString          `json:"server_type"`
+	HealthStatus     svString          `json:"health_status"`
+	RunInterval      svFloat           `json:"run_interval"`
+	DisableScheduler svBool            `json:"disable_scheduler"`
+	IsDataWarehouse  svBool            `json:"is_datawarehouse"`
+	IsTarget         svBool            `json:"is_target"`
+	Target           targetID          `json:"target"`
+	TargetSchema     targetSchemaField `json:"target_schema"`
+}
+
+var serverWirePool = sync.Pool{New: func() any { return new(serverWire) }}
 
 // ListServers returns all of the customer's connections (every page, if the
 // server ever pages them).
