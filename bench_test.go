@@ -9,6 +9,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -54,10 +55,11 @@ func (s *baselineServer) UnmarshalJSON(b []byte) error {
 	return nil
 }
 
-// cannedServer is a loopback HTTP/1.1 server that answers every GET with a
-// fixed body per path, written by hand so that it allocates (almost)
-// nothing per request: the allocations a benchmark counts are the
-// client's. It keeps connections alive.
+// cannedServer is a loopback HTTP/1.1 server that answers every request
+// with a fixed body per path (a request body, sized by Content-Length, is
+// read and ignored), written by hand so that it allocates (almost) nothing
+// per request: the allocations a benchmark counts are the client's. It
+// keeps connections alive.
 func cannedServer(tb testing.TB, bodies map[string][]byte) (url string) {
 	tb.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -87,14 +89,22 @@ func cannedServer(tb testing.TB, bodies map[string][]byte) (url string) {
 					resp = r
 				}
 			}
-			for { // headers, up to the empty line; GETs carry no body
+			bodyLen := 0
+			for { // headers, up to the empty line
 				h, err := br.ReadSlice('\n')
 				if err != nil {
 					return
 				}
-				if len(bytes.TrimSpace(h)) == 0 {
+				h = bytes.TrimSpace(h)
+				if len(h) == 0 {
 					break
 				}
+				if k, v, ok := bytes.Cut(h, []byte(":")); ok && bytes.EqualFold(k, []byte("Content-Length")) {
+					bodyLen, _ = strconv.Atoi(string(bytes.TrimSpace(v)))
+				}
+			}
+			if _, err := br.Discard(bodyLen); err != nil {
+				return
 			}
 			if _, err := c.Write(resp); err != nil {
 				return
