@@ -436,10 +436,10 @@ func (c *core) send(ctx context.Context, req *request, co *callOptions, st *call
 	}
 	set("Authorization", "JWT "+tok)
 	set("User-Agent", c.userAgent)
-	if len(h["Accept"]) == 0 {
+	if h.Get("Accept") == "" {
 		set("Accept", "application/json")
 	}
-	if req.hasBody && len(h["Content-Type"]) == 0 {
+	if req.hasBody && h.Get("Content-Type") == "" {
 		set("Content-Type", "application/json")
 	}
 	return c.rc.Do(rreq)
