@@ -60,11 +60,18 @@ type call struct {
 	// stream, when set, gets the success response with its body unread and
 	// must consume it; the core closes it afterwards.
 	stream func(*http.Response) error
+	// resp, when set, is filled like a WithResponse option (without the
+	// option's cost, for the SDK's own methods).
+	resp *Response
 }
 
 // callState is the per-call state the retry layer and the attempt transport
-// read from the request context.
+// read from the request context. It is that context itself: the caller's
+// context, with the state as its stateKey value (one allocation fewer per
+// request than context.WithValue).
 type callState struct {
+	context.Context // the caller's, set by send
+
 	method, path string
 	retry        bool
 	no429Retry   bool    // a 429 goes back to the caller at once (withoutRateLimitRetry)
@@ -84,6 +91,15 @@ type callState struct {
 }
 
 type stateKey struct{}
+
+// Value answers stateKey with the state and anything else from the
+// caller's context.
+func (st *callState) Value(key any) any {
+	if _, ok := key.(stateKey); ok {
+		return st
+	}
+	return st.Context.Value(key)
+}
 
 func stateFrom(ctx context.Context) *callState {
 	st, _ := ctx.Value(stateKey{}).(*callState)
@@ -199,6 +215,9 @@ func WithAttemptTimeout(d time.Duration) RequestOption {
 }
 
 func applyCallOptions(opts []RequestOption) (callOptions, error) {
+	if len(opts) == 0 {
+		return callOptions{timeout: -1}, nil // before co: options make it escape
+	}
 	co := callOptions{timeout: -1}
 	for _, o := range opts {
 		if o == nil {
@@ -345,9 +364,15 @@ func (c *core) run(ctx context.Context, req *request, co *callOptions, cl *call,
 		return &TransportError{Method: req.method, Path: req.path, Attempts: st.attempts, Err: unwrapURLError(err)}
 	}
 	defer drainClose(resp.Body)
-	for _, r := range co.resps {
-		*r = Response{StatusCode: resp.StatusCode, Header: resp.Header, Method: req.method,
+	if len(co.resps) > 0 || (cl != nil && cl.resp != nil) {
+		r := Response{StatusCode: resp.StatusCode, Header: resp.Header, Method: req.method,
 			Path: req.path, Attempts: st.attempts, Duration: time.Since(start)}
+		for _, p := range co.resps {
+			*p = r
+		}
+		if cl != nil && cl.resp != nil {
+			*cl.resp = r
+		}
 	}
 	c.logDone(ctx, req, resp.StatusCode, st.attempts, start)
 	status := resp.StatusCode
@@ -393,7 +418,8 @@ func (c *core) send(ctx context.Context, req *request, co *callOptions, st *call
 	if req.hasBody {
 		body = req.body
 	}
-	rreq, err := retryablehttp.NewRequestWithContext(context.WithValue(ctx, stateKey{}, st), req.method, u, body)
+	st.Context = ctx
+	rreq, err := retryablehttp.NewRequestWithContext(st, req.method, u, body)
 	if err != nil {
 		return nil, invalidArg("path", "cannot build request: %v", err)
 	}
@@ -401,13 +427,20 @@ func (c *core) send(ctx context.Context, req *request, co *callOptions, st *call
 	for k, vs := range co.header {
 		h[k] = vs
 	}
-	h.Set("Authorization", "JWT "+tok)
-	h.Set("User-Agent", c.userAgent)
+	// The client's headers share one backing array (as Header.Clone does):
+	// one allocation, not one per header.
+	vals := make([]string, 0, 4)
+	set := func(key, value string) {
+		vals = append(vals, value)
+		h[key] = vals[len(vals)-1 : len(vals) : len(vals)]
+	}
+	set("Authorization", "JWT "+tok)
+	set("User-Agent", c.userAgent)
 	if h.Get("Accept") == "" {
-		h.Set("Accept", "application/json")
+		set("Accept", "application/json")
 	}
 	if req.hasBody && h.Get("Content-Type") == "" {
-		h.Set("Content-Type", "application/json")
+		set("Content-Type", "application/json")
 	}
 	return c.rc.Do(rreq)
 }
@@ -447,13 +480,37 @@ func (c *core) decodeSuccess(req *request, resp *http.Response, cl *call) error 
 		*out = append((*out)[:0], data...)
 		return nil
 	}
-	if len(strings.TrimSpace(string(data))) == 0 {
+	if len(bytes.TrimSpace(data)) == 0 {
 		return nil // 204 or an empty 200: nothing to decode
 	}
-	if err := json.Unmarshal(data, cl.out); err != nil {
+	if err := unmarshalJSON(data, cl.out); err != nil {
 		return c.decodeError(req, resp, err)
 	}
 	return nil
+}
+
+// unmarshalJSON is json.Unmarshal, with the same results and errors. For a
+// type that decodes itself (most of the SDK's), a valid body goes straight
+// to its UnmarshalJSON: encoding/json would scan it twice before the call.
+func unmarshalJSON(data []byte, out any) error {
+	if u, ok := out.(json.Unmarshaler); ok && json.Valid(data) {
+		return u.UnmarshalJSON(trimJSONSpace(data))
+	}
+	return json.Unmarshal(data, out)
+}
+
+// trimJSONSpace trims the whitespace JSON allows around a value (not
+// bytes.TrimSpace's wider set), leaving what encoding/json hands an
+// UnmarshalJSON method.
+func trimJSONSpace(b []byte) []byte {
+	isSpace := func(c byte) bool { return c == ' ' || c == '\t' || c == '\r' || c == '\n' }
+	for len(b) > 0 && isSpace(b[0]) {
+		b = b[1:]
+	}
+	for len(b) > 0 && isSpace(b[len(b)-1]) {
+		b = b[:len(b)-1]
+	}
+	return b
 }
 
 func (c *core) decodeError(req *request, resp *http.Response, err error) error {

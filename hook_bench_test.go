@@ -6,7 +6,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"testing"
-	"time"
 )
 
 // BenchmarkCallHookOverhead times the public ListServers on a 50-item list
@@ -45,38 +44,4 @@ func BenchmarkCallHookOverhead(b *testing.B) {
 	b.ReportMetric(float64(with)/float64(without), "ratio")
 	b.ReportMetric(float64(without.Nanoseconds())/float64(b.N), "nohook-ns/op")
 	b.ReportMetric(float64(with.Nanoseconds())/float64(b.N), "hook-ns/op")
-}
-
-// interleave runs base and other b.N times each, alternating which goes
-// first so machine noise hits both alike, and returns their total times.
-func interleave(b *testing.B, base, other func() error) (baseDur, otherDur time.Duration) {
-	b.Helper()
-	for _, f := range []func() error{base, other} { // warm connections
-		if err := f(); err != nil {
-			b.Fatal(err)
-		}
-	}
-	b.ResetTimer()
-	for i := 0; i < b.N; i++ {
-		first, second := base, other
-		if i%2 == 1 {
-			first, second = other, base
-		}
-		t0 := time.Now()
-		if err := first(); err != nil {
-			b.Fatal(err)
-		}
-		t1 := time.Now()
-		if err := second(); err != nil {
-			b.Fatal(err)
-		}
-		t2 := time.Now()
-		if i%2 == 0 {
-			baseDur, otherDur = baseDur+t1.Sub(t0), otherDur+t2.Sub(t1)
-		} else {
-			otherDur, baseDur = otherDur+t1.Sub(t0), baseDur+t2.Sub(t1)
-		}
-	}
-	b.StopTimer()
-	return baseDur, otherDur
 }

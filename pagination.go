@@ -4,6 +4,7 @@ import (
 	"context"
 	"iter"
 	"net/url"
+	"slices"
 	"strconv"
 
 	"github.com/peliqan-community/peliqan-go/internal/routes"
@@ -53,12 +54,12 @@ type Page[T any] struct {
 func listPage[T any](ctx context.Context, c *core, route *routes.Route, params []string, q url.Values, opts []RequestOption) (*Page[T], error) {
 	var list wire.List[T]
 	resp := new(Response)
-	cl := &call{route: route, params: params, query: q, decode: func(b []byte) error {
+	cl := &call{route: route, params: params, query: q, resp: resp, decode: func(b []byte) error {
 		var err error
 		list, err = wire.DecodeList[T](b)
 		return err
 	}}
-	if err := c.do(ctx, cl, append(opts[:len(opts):len(opts)], WithResponse(resp))); err != nil {
+	if err := c.do(ctx, cl, opts); err != nil {
 		return nil, err
 	}
 	p := &Page[T]{Items: list.Items, Count: list.Count, Response: resp}
@@ -150,10 +151,14 @@ func cloneValues(v url.Values) url.Values {
 // (connections, connector types, databases, tables, scripts, groups) and
 // usually come as one bare array; paged shapes work too.
 func listAll[T any](ctx context.Context, c *core, route *routes.Route, params []string, q url.Values, opts []RequestOption) ([]T, error) {
-	fetch := func(ctx context.Context, q url.Values) (*Page[T], error) {
-		return listPage[T](ctx, c, route, params, q, opts)
-	}
 	out := []T{}
+	fetch := func(ctx context.Context, q url.Values) (*Page[T], error) {
+		p, err := listPage[T](ctx, c, route, params, q, opts)
+		if err == nil {
+			out = slices.Grow(out, len(p.Items)) // one allocation per page, not per doubling
+		}
+		return p, err
+	}
 	for v, err := range paginate(ctx, q, fetch) {
 		if err != nil {
 			return nil, err

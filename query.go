@@ -4,8 +4,11 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"io"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/peliqan-community/peliqan-go/internal/routes"
 )
@@ -69,9 +72,8 @@ type QueryResult struct {
 	Columns []Column
 	// Rows holds one []any per record, in column order; numbers are
 	// json.Number (exact), the rest as encoding/json decodes them.
+	// ScanQuery reads the records from here.
 	Rows [][]any
-
-	raw [][]json.RawMessage
 }
 
 // Query runs a SQL query on the customer's warehouse (Peliqan's Trino
@@ -99,37 +101,41 @@ func (s *SubAccountClient) Query(ctx context.Context, sql string, o *QueryOption
 		errMsg string
 	)
 	resp := new(Response)
-	cl := &call{route: route, body: body, decode: func(b []byte) error {
+	cl := &call{route: route, body: body, resp: resp, decode: func(b []byte) error {
+		// One decoder for the whole answer: numbers stay exact (UseNumber)
+		// without a decoder per cell.
 		var w struct {
-			Records [][]json.RawMessage `json:"records"`
-			Columns []Column            `json:"columns"`
-			Error   json.RawMessage     `json:"error"`
+			Records [][]any         `json:"records"`
+			Columns []Column        `json:"columns"`
+			Error   json.RawMessage `json:"error"`
 		}
-		if err := json.Unmarshal(b, &w); err != nil {
+		dec := json.NewDecoder(bytes.NewReader(b))
+		dec.UseNumber()
+		if err := dec.Decode(&w); err != nil {
 			return err
+		}
+		if _, err := dec.Token(); err != io.EOF { // as json.Unmarshal: nothing may follow
+			return errors.New("invalid data after the answer")
 		}
 		if msg := queryErrorMessage(w.Error); msg != "" {
 			errMsg = msg
 			return nil
 		}
-		res = &QueryResult{Columns: w.Columns, raw: w.Records, Rows: make([][]any, len(w.Records))}
+		res = &QueryResult{Columns: w.Columns, Rows: w.Records}
 		if res.Columns == nil {
 			res.Columns = []Column{}
 		}
-		for i, rec := range w.Records {
-			row := make([]any, len(rec))
-			for j, v := range rec {
-				dec := json.NewDecoder(bytes.NewReader(v))
-				dec.UseNumber()
-				if err := dec.Decode(&row[j]); err != nil {
-					return fmt.Errorf("record %d, column %d: %w", i, j, err)
-				}
+		if res.Rows == nil {
+			res.Rows = [][]any{}
+		}
+		for i, row := range res.Rows {
+			if row == nil {
+				res.Rows[i] = []any{} // a null record: a record with no values
 			}
-			res.Rows[i] = row
 		}
 		return nil
 	}}
-	if err := s.c.do(ctx, cl, append(opts[:len(opts):len(opts)], WithResponse(resp))); err != nil {
+	if err := s.c.do(ctx, cl, opts); err != nil {
 		return nil, err
 	}
 	if errMsg != "" {
@@ -190,20 +196,24 @@ func queryErrorMessage(raw json.RawMessage) string {
 	return string(raw)
 }
 
-// ScanQuery decodes each record of res into a T, matching columns to T's
-// fields by name as encoding/json does (json tags, case-insensitive). A T
-// of map[string]any gets every column.
+// ScanQuery decodes each record of res.Rows into a T, matching columns to
+// T's fields by name as encoding/json does (json tags, case-insensitive). A
+// T of map[string]any gets every column. Each value is decoded from its
+// JSON form (numbers exactly as the server sent them), so a field of type
+// json.RawMessage gets that value re-encoded, not the server's bytes.
 func ScanQuery[T any](res *QueryResult) ([]T, error) {
 	if res == nil {
 		return nil, invalidArg("res", "nil *QueryResult")
 	}
-	out := make([]T, len(res.raw))
+	out := make([]T, len(res.Rows))
 	names := make([][]byte, len(res.Columns))
 	for i, c := range res.Columns {
 		names[i], _ = json.Marshal(c.Name)
 	}
 	var buf bytes.Buffer
-	for i, rec := range res.raw {
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	for i, rec := range res.Rows {
 		buf.Reset()
 		buf.WriteByte('{')
 		for j, v := range rec {
@@ -215,7 +225,9 @@ func ScanQuery[T any](res *QueryResult) ([]T, error) {
 			}
 			buf.Write(names[j])
 			buf.WriteByte(':')
-			buf.Write(v)
+			if err := appendJSONValue(&buf, enc, v); err != nil {
+				return nil, fmt.Errorf("peliqan: query record %d, column %q: %w", i, res.Columns[j].Name, err)
+			}
 		}
 		buf.WriteByte('}')
 		if err := json.Unmarshal(buf.Bytes(), &out[i]); err != nil {
@@ -223,6 +235,81 @@ func ScanQuery[T any](res *QueryResult) ([]T, error) {
 		}
 	}
 	return out, nil
+}
+
+// appendJSONValue writes v as JSON: the cell types the decoder produces
+// directly, anything else through enc (which ends it with a newline: JSON
+// whitespace).
+func appendJSONValue(buf *bytes.Buffer, enc *json.Encoder, v any) error {
+	switch v := v.(type) {
+	case nil:
+		buf.WriteString("null")
+	case bool:
+		if v {
+			buf.WriteString("true")
+		} else {
+			buf.WriteString("false")
+		}
+	case json.Number:
+		if !isJSONNumber(string(v)) {
+			return enc.Encode(v) // encoding/json's error for it
+		}
+		buf.WriteString(string(v))
+	case string:
+		for i := 0; i < len(v); i++ {
+			if c := v[i]; c < 0x20 || c == '"' || c == '\\' || c >= utf8.RuneSelf {
+				return enc.Encode(v) // escapes and UTF-8 handled by encoding/json
+			}
+		}
+		buf.WriteByte('"')
+		buf.WriteString(v)
+		buf.WriteByte('"')
+	default:
+		return enc.Encode(v)
+	}
+	return nil
+}
+
+// isJSONNumber reports whether s is a JSON number literal
+// (-?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?).
+func isJSONNumber(s string) bool {
+	digits := func(i int) int { // index after the digits from i
+		for i < len(s) && s[i] >= '0' && s[i] <= '9' {
+			i++
+		}
+		return i
+	}
+	i := 0
+	if i < len(s) && s[i] == '-' {
+		i++
+	}
+	switch {
+	case i < len(s) && s[i] == '0':
+		i++
+	case i < len(s) && s[i] >= '1' && s[i] <= '9':
+		i = digits(i)
+	default:
+		return false
+	}
+	if i < len(s) && s[i] == '.' {
+		j := digits(i + 1)
+		if j == i+1 {
+			return false
+		}
+		i = j
+	}
+	if i < len(s) && (s[i] == 'e' || s[i] == 'E') {
+		i++
+		if i < len(s) && (s[i] == '+' || s[i] == '-') {
+			i++
+		}
+		j := digits(i)
+		if j == i {
+			return false
+		}
+		i = j
+	}
+	return i == len(s)
 }
 
 // QueryAs runs Query and decodes every record into a T with ScanQuery.

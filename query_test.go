@@ -127,6 +127,97 @@ func TestQueryInvalidArguments(t *testing.T) {
 	assert.Zero(t, mt.GetTotalCallCount())
 }
 
+// TestScanQueryReadsRows: ScanQuery decodes from Rows, so a result built
+// or filtered by the caller scans as it reads. (Before, it read a private
+// copy of the answer: a hand-built result scanned to nothing.)
+func TestScanQueryReadsRows(t *testing.T) {
+	t.Parallel()
+	res := &QueryResult{
+		Columns: []Column{{"id", "bigint"}, {"email", "varchar"}, {"total", "decimal"}, {"tags", "json"}, {"vip", "boolean"}},
+		Rows: [][]any{
+			{json.Number("9007199254740993"), "caf\u00e9 \"q\" <b>&\n", json.Number("12.50"), map[string]any{"a": json.Number("1e2"), "b": []any{"x", nil}}, true},
+			{json.Number("-0.5E-3"), "\xff", nil, []any{}, false},
+			{json.Number("7")}, // fewer values than columns: the rest stay zero
+			{json.Number("8"), "x", json.Number("1"), nil, nil, "ignored: no column"},
+			{},
+		},
+	}
+	type rec struct {
+		ID    json.Number     `json:"id"`
+		Email string          `json:"email"`
+		Total *json.Number    `json:"total"`
+		Tags  json.RawMessage `json:"tags"`
+		VIP   bool            `json:"vip"`
+	}
+	got, err := ScanQuery[rec](res)
+	require.NoError(t, err)
+	total := json.Number("12.50")
+	one := json.Number("1")
+	assert.Equal(t, []rec{
+		{ID: "9007199254740993", Email: "caf\u00e9 \"q\" <b>&\n", Total: &total, Tags: json.RawMessage(`{"a":1e2,"b":["x",null]}`), VIP: true},
+		{ID: "-0.5E-3", Email: "\ufffd", Tags: json.RawMessage(`[]`)},
+		{ID: "7"},
+		{ID: "8", Email: "x", Total: &one, Tags: json.RawMessage(`null`)},
+		{},
+	}, got)
+
+	res.Rows = res.Rows[:1]
+	maps, err := ScanQuery[map[string]any](res)
+	require.NoError(t, err)
+	require.Len(t, maps, 1)
+	assert.Equal(t, float64(9007199254740992), maps[0]["id"], "map values decode as encoding/json does")
+
+	type ints struct {
+		ID int64 `json:"id"`
+	}
+	exact, err := ScanQuery[ints](&QueryResult{Columns: []Column{{"id", ""}}, Rows: [][]any{{json.Number("9007199254740993")}}})
+	require.NoError(t, err)
+	assert.Equal(t, int64(9007199254740993), exact[0].ID, "numbers reach T exactly")
+}
+
+// TestScanQueryRefusesBadNumbers: a json.Number that is not a number is an
+// error, never text spliced into the record (it could add members).
+func TestScanQueryRefusesBadNumbers(t *testing.T) {
+	t.Parallel()
+	type rec struct {
+		ID    string `json:"id"`
+		Email string `json:"email"`
+	}
+	for _, bad := range []string{`1,"email":"evil"`, ``, `01`, `1.`, `.5`, `1e`, `+1`, `NaN`, `0x10`, `"1"`, `true`} {
+		res := &QueryResult{Columns: []Column{{"id", ""}, {"email", ""}}, Rows: [][]any{{json.Number(bad), "ok"}}}
+		_, err := ScanQuery[rec](res)
+		assert.Error(t, err, bad)
+	}
+	for _, good := range []string{`0`, `-0`, `12`, `-1.25`, `1e9`, `2E+3`, `5e-1`, `0.0`} {
+		assert.True(t, isJSONNumber(good), good)
+		assert.True(t, json.Valid([]byte(good)), good)
+	}
+}
+
+func TestQueryDecodesEdgeShapes(t *testing.T) {
+	t.Parallel()
+	s, mt := dtClient(t)
+	dtExpect(t, mt, "POST", "/api/database/resource/trino/records/", "", `{"query": "select 1"}`, 200,
+		`{"records": [null, [], [{"n": 1.0}, [2], "\u00e9"]]}`+"\n")
+	res, err := s.Query(context.Background(), "select 1", nil)
+	require.NoError(t, err)
+	assert.Equal(t, [][]any{{}, {}, {map[string]any{"n": json.Number("1.0")}, []any{json.Number("2")}, "é"}}, res.Rows)
+	assert.Equal(t, []Column{}, res.Columns)
+
+	for _, body := range []string{`{"records": [[1]]} x`, `{"records": [[1]]}{}`, `{"records": [[1]`, `{"records": "x"}`} {
+		s, mt := dtClient(t)
+		dtExpect(t, mt, "POST", "/api/database/resource/trino/records/", "", `{"query": "select 1"}`, 200, body)
+		_, err := s.Query(context.Background(), "select 1", nil)
+		assert.ErrorIs(t, err, ErrMalformedResponse, body)
+	}
+	s, mt = dtClient(t)
+	dtExpect(t, mt, "POST", "/api/database/resource/trino/records/", "", `{"query": "select 1"}`, 200, `{}`)
+	res, err = s.Query(context.Background(), "select 1", nil)
+	require.NoError(t, err)
+	assert.NotNil(t, res.Rows)
+	assert.Empty(t, res.Rows)
+}
+
 // FuzzQueryDecoders: columns, the error member and schedules read from
 // settings never panic on whatever the server sends.
 func FuzzQueryDecoders(f *testing.F) {

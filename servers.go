@@ -9,7 +9,9 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
+	"unicode/utf8"
 
 	"github.com/peliqan-community/peliqan-go/internal/routes"
 )
@@ -47,27 +49,21 @@ type Server struct {
 // "connection_id", numbers may come as strings, and unknown members are
 // kept in Raw.
 func (s *Server) UnmarshalJSON(b []byte) error {
-	var w struct {
-		ID               ID              `json:"id"`
-		ConnectionID     ID              `json:"connection_id"`
-		Name             svString        `json:"name"`
-		ServerType       json.RawMessage `json:"server_type"`
-		HealthStatus     svString        `json:"health_status"`
-		RunInterval      svFloat         `json:"run_interval"`
-		DisableScheduler svBool          `json:"disable_scheduler"`
-		IsDataWarehouse  svBool          `json:"is_datawarehouse"`
-		IsTarget         svBool          `json:"is_target"`
-		Target           json.RawMessage `json:"target"`
-		TargetSchema     json.RawMessage `json:"target_schema"`
-	}
-	if err := json.Unmarshal(b, &w); err != nil {
+	// Every member type decodes its own tolerant forms as it is read, so no
+	// member is copied to be decoded again; the wire struct is reused, as a
+	// list decodes one per connection.
+	w := serverWirePool.Get().(*serverWire)
+	defer func() {
+		*w = serverWire{}
+		serverWirePool.Put(w)
+	}()
+	if err := json.Unmarshal(b, w); err != nil {
 		return err
 	}
-	target, targetSchema := decodeTarget(w.Target, w.TargetSchema)
-	*s = Server{ID: w.ID, Name: string(w.Name), ServerType: svText(w.ServerType),
+	*s = Server{ID: w.ID, Name: string(w.Name), ServerType: string(w.ServerType),
 		HealthStatus: HealthStatus(w.HealthStatus), SchedulerDisabled: bool(w.DisableScheduler),
 		IsDataWarehouse: bool(w.IsDataWarehouse), IsTarget: bool(w.IsTarget),
-		Target: target, TargetSchema: targetSchema, Raw: append(json.RawMessage(nil), b...)}
+		Target: ID(w.Target), TargetSchema: w.TargetSchema.ts, Raw: append(json.RawMessage(nil), b...)}
 	if s.ID == 0 {
 		s.ID = w.ConnectionID
 	}
@@ -76,6 +72,23 @@ func (s *Server) UnmarshalJSON(b []byte) error {
 	}
 	return nil
 }
+
+// serverWire is a connection as sent, each member in its tolerant type.
+type serverWire struct {
+	ID               ID                `json:"id"`
+	ConnectionID     ID                `json:"connection_id"`
+	Name             svString          `json:"name"`
+	ServerType       svString          `json:"server_type"`
+	HealthStatus     svString          `json:"health_status"`
+	RunInterval      svFloat           `json:"run_interval"`
+	DisableScheduler svBool            `json:"disable_scheduler"`
+	IsDataWarehouse  svBool            `json:"is_datawarehouse"`
+	IsTarget         svBool            `json:"is_target"`
+	Target           targetID          `json:"target"`
+	TargetSchema     targetSchemaField `json:"target_schema"`
+}
+
+var serverWirePool = sync.Pool{New: func() any { return new(serverWire) }}
 
 // ListServers returns all of the customer's connections (every page, if the
 // server ever pages them).
@@ -674,6 +687,14 @@ func (s *svString) UnmarshalJSON(b []byte) error {
 type svBool bool
 
 func (v *svBool) UnmarshalJSON(b []byte) error {
+	switch string(bytes.TrimSpace(b)) { // the usual literals, without a copy
+	case "true":
+		*v = true
+		return nil
+	case "false", "null":
+		*v = false
+		return nil
+	}
 	t := strings.ToLower(strings.TrimSpace(svText(b)))
 	switch t {
 	case "", "false", "0", "no", "none":
@@ -694,6 +715,13 @@ func (v *svBool) UnmarshalJSON(b []byte) error {
 type svFloat float64
 
 func (v *svFloat) UnmarshalJSON(b []byte) error {
+	if b = bytes.TrimSpace(b); isJSONNumberStart(b) {
+		// A number literal is its own text: parse it without a copy.
+		if f, err := strconv.ParseFloat(string(b), 64); err == nil {
+			*v = svFloat(f)
+			return nil
+		}
+	}
 	t := strings.TrimSpace(svText(b))
 	if t == "" {
 		*v = 0
@@ -714,17 +742,49 @@ func svText(raw []byte) string {
 	if len(raw) == 0 || string(raw) == "null" {
 		return ""
 	}
-	if raw[0] == '"' {
+	switch c := raw[0]; {
+	case c == '"':
+		if s, ok := plainJSONString(raw); ok {
+			return s
+		}
 		var s string
 		if json.Unmarshal(raw, &s) == nil {
 			return s
 		}
+	case isJSONNumberStart(raw), c == 't', c == 'f':
+		// A number or bool literal, trimmed, is already compact (and
+		// json.Compact would give back an invalid one as it is).
+		return string(raw)
 	}
 	var buf bytes.Buffer
 	if json.Compact(&buf, raw) == nil {
 		return buf.String()
 	}
 	return string(raw)
+}
+
+// plainJSONString returns the contents of a quoted JSON string that has no
+// escapes, no control characters and only valid UTF-8: the common case,
+// whose contents are its bytes. ok is false for anything else, which
+// encoding/json then decodes.
+func plainJSONString(raw []byte) (s string, ok bool) {
+	if len(raw) < 2 || raw[0] != '"' || raw[len(raw)-1] != '"' {
+		return "", false
+	}
+	in := raw[1 : len(raw)-1]
+	for _, c := range in {
+		if c < 0x20 || c == '"' || c == '\\' {
+			return "", false
+		}
+	}
+	if !utf8.Valid(in) {
+		return "", false
+	}
+	return string(in), true
+}
+
+func isJSONNumberStart(b []byte) bool {
+	return len(b) > 0 && (b[0] == '-' || (b[0] >= '0' && b[0] <= '9'))
 }
 
 func svFirst(vals ...string) string {

@@ -17,30 +17,54 @@ type TargetSchema struct {
 	ID ID
 }
 
-// decodeTarget reads a connection's "target" (an id, a numeric string, or
-// an object with an id) and "target_schema" (an object with schema_name
-// and maybe id, or a bare name). Shapes it does not know leave the field
-// empty rather than failing the whole connection: neither member is
-// promised.
-func decodeTarget(target, schema json.RawMessage) (ID, *TargetSchema) {
+// targetID decodes a connection's "target" member with decodeTargetID.
+type targetID ID
+
+func (t *targetID) UnmarshalJSON(b []byte) error {
+	*t = targetID(decodeTargetID(b))
+	return nil
+}
+
+// targetSchemaField decodes a connection's "target_schema" member with
+// decodeTargetSchema.
+type targetSchemaField struct{ ts *TargetSchema }
+
+func (t *targetSchemaField) UnmarshalJSON(b []byte) error {
+	t.ts = decodeTargetSchema(b)
+	return nil
+}
+
+// decodeTargetID reads a connection's "target": an id, a numeric string, or
+// an object with an id. Shapes it does not know give 0 rather than failing
+// the whole connection: the member is not promised.
+func decodeTargetID(target []byte) ID {
 	var id ID
 	target = bytes.TrimSpace(target)
-	if len(target) > 0 && target[0] == '{' {
+	switch {
+	case len(target) == 0:
+		return 0
+	case target[0] == '{':
 		var o struct {
 			ID ID `json:"id"`
 		}
 		if json.Unmarshal(target, &o) == nil {
 			id = o.ID
 		}
-	} else if json.Unmarshal(target, &id) != nil || id < 0 {
-		id = 0
+	case id.UnmarshalJSON(target) != nil || id < 0: // valid JSON already: no second scan
+		return 0
 	}
+	return id
+}
 
+// decodeTargetSchema reads a connection's "target_schema": an object with
+// schema_name (or name) and maybe id, or a bare name. Shapes it does not
+// know give nil rather than failing the whole connection.
+func decodeTargetSchema(schema []byte) *TargetSchema {
 	schema = bytes.TrimSpace(schema)
 	var ts TargetSchema
 	switch {
 	case len(schema) == 0:
-		return id, nil
+		return nil
 	case schema[0] == '{':
 		var o struct {
 			SchemaName svString        `json:"schema_name"`
@@ -48,7 +72,7 @@ func decodeTarget(target, schema json.RawMessage) (ID, *TargetSchema) {
 			ID         json.RawMessage `json:"id"`
 		}
 		if json.Unmarshal(schema, &o) != nil {
-			return id, nil
+			return nil
 		}
 		ts.SchemaName = svFirst(string(o.SchemaName), string(o.Name))
 		if json.Unmarshal(o.ID, &ts.ID) != nil || ts.ID < 0 {
@@ -58,7 +82,7 @@ func decodeTarget(target, schema json.RawMessage) (ID, *TargetSchema) {
 		ts.SchemaName = svText(schema)
 	}
 	if ts.SchemaName == "" && ts.ID == 0 {
-		return id, nil
+		return nil
 	}
-	return id, &ts
+	return &ts
 }

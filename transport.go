@@ -129,7 +129,9 @@ func (t *attemptTransport) RoundTrip(req *http.Request) (*http.Response, error) 
 	case err != nil:
 		return nil, err
 	}
-	resp.Body = &bufferedBody{Reader: bytes.NewReader(data), data: data}
+	bb := &bufferedBody{data: data}
+	bb.Reset(data)
+	resp.Body = bb
 	resp.ContentLength = int64(len(data))
 	return resp, nil
 }
@@ -169,7 +171,7 @@ func (emptyBody) Close() error             { return nil }
 // bufferedBody is a body already read by attemptTransport; the core takes
 // data without copying.
 type bufferedBody struct {
-	*bytes.Reader
+	bytes.Reader
 	data []byte
 }
 
@@ -202,7 +204,10 @@ func (b *attemptBody) Close() error {
 // drainClose reads what is left of a body (a little, so the connection can
 // be reused) and closes it.
 func drainClose(body io.ReadCloser) {
-	if body == nil {
+	switch body.(type) {
+	case nil:
+		return
+	case *bufferedBody: // read already; nothing holds a connection
 		return
 	}
 	_, _ = io.Copy(io.Discard, io.LimitReader(body, 64<<10))

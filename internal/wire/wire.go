@@ -51,17 +51,47 @@ var ErrTooLarge = errors.New("body exceeds the size limit")
 
 // ReadCapped reads all of r, but at most limit bytes. A longer body yields
 // the first limit bytes and ErrTooLarge. sizeHint (a Content-Length, or -1)
-// pre-sizes the buffer when it is within the limit.
+// sizes the buffer when it is within the limit: the body is then read into
+// exactly that much, and one more read checks that it ends there.
 func ReadCapped(r io.Reader, limit, sizeHint int64) ([]byte, error) {
-	var buf bytes.Buffer
-	if sizeHint > 0 && sizeHint <= limit {
-		buf.Grow(int(sizeHint) + bytes.MinRead)
+	if sizeHint >= 0 && sizeHint <= limit {
+		buf := make([]byte, sizeHint, sizeHint+1) // the spare byte probes for more
+		n := 0
+		for n < len(buf) {
+			m, err := r.Read(buf[n:])
+			n += m
+			switch {
+			case err == io.EOF:
+				return buf[:n], nil // shorter than announced, cleanly: that is the body
+			case err != nil:
+				return buf[:n], err
+			}
+		}
+		// Read to EOF, so that net/http can reuse the connection at once.
+		m, err := r.Read(buf[n : n+1])
+		for m == 0 && err == nil {
+			m, err = r.Read(buf[n : n+1])
+		}
+		switch {
+		case m > 0:
+			return readCappedRest(r, buf[:n+1], limit)
+		case err == io.EOF:
+			return buf, nil
+		}
+		return buf, err
 	}
-	n, err := buf.ReadFrom(io.LimitReader(r, limit+1))
+	return readCappedRest(r, nil, limit)
+}
+
+// readCappedRest reads r after head, up to limit bytes in all.
+func readCappedRest(r io.Reader, head []byte, limit int64) ([]byte, error) {
+	buf := bytes.NewBuffer(head)
+	lr := io.LimitedReader{R: r, N: limit + 1 - int64(len(head))}
+	_, err := buf.ReadFrom(&lr)
 	if err != nil {
 		return buf.Bytes(), err
 	}
-	if n > limit {
+	if int64(buf.Len()) > limit {
 		return buf.Bytes()[:limit], ErrTooLarge
 	}
 	return buf.Bytes(), nil

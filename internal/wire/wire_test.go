@@ -7,6 +7,7 @@ import (
 	"net/url"
 	"strings"
 	"testing"
+	"testing/iotest"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -104,3 +105,44 @@ func TestMarshalAndQuery(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, "x=1", q.Encode())
 }
+
+// TestReadCappedSizeHint covers the exact-size read a Content-Length allows:
+// a body that matches, ends early (cleanly or not), runs past the hint, or
+// runs past the limit, read in any chunking.
+func TestReadCappedSizeHint(t *testing.T) {
+	t.Parallel()
+	cases := []struct {
+		name        string
+		r           func() io.Reader
+		limit, hint int64
+		want        string
+		err         error
+	}{
+		{"exact", func() io.Reader { return strings.NewReader("hello") }, 10, 5, "hello", nil},
+		{"exact one byte at a time", func() io.Reader { return iotest.OneByteReader(strings.NewReader("hello")) }, 10, 5, "hello", nil},
+		{"exact with data and EOF together", func() io.Reader { return iotest.DataErrReader(strings.NewReader("hello")) }, 10, 5, "hello", nil},
+		{"empty", func() io.Reader { return strings.NewReader("") }, 10, 0, "", nil},
+		{"shorter, clean EOF", func() io.Reader { return strings.NewReader("hel") }, 10, 5, "hel", nil},
+		{"cut short", func() io.Reader { return io.MultiReader(strings.NewReader("hel"), errReaderOf{io.ErrUnexpectedEOF}) }, 10, 5, "hel", io.ErrUnexpectedEOF},
+		{"error after the body", func() io.Reader { return io.MultiReader(strings.NewReader("hello"), errReader{}) }, 10, 5, "hello", errBoom},
+		{"longer than the hint", func() io.Reader { return strings.NewReader("hello world") }, 20, 5, "hello world", nil},
+		{"longer than the hint, one byte at a time", func() io.Reader { return iotest.OneByteReader(strings.NewReader("hello world")) }, 20, 5, "hello world", nil},
+		{"past the limit", func() io.Reader { return strings.NewReader("hello world") }, 8, 5, "hello wo", ErrTooLarge},
+		{"hint at the limit, body past it", func() io.Reader { return strings.NewReader("hello!") }, 5, 5, "hello", ErrTooLarge},
+		{"hint over the limit", func() io.Reader { return strings.NewReader("hello!") }, 5, 6, "hello", ErrTooLarge},
+		{"no hint", func() io.Reader { return strings.NewReader("hello") }, 10, -1, "hello", nil},
+	}
+	for _, tc := range cases {
+		got, err := ReadCapped(tc.r(), tc.limit, tc.hint)
+		if tc.err != nil {
+			assert.ErrorIs(t, err, tc.err, tc.name)
+		} else {
+			assert.NoError(t, err, tc.name)
+		}
+		assert.Equal(t, tc.want, string(got), tc.name)
+	}
+}
+
+type errReaderOf struct{ err error }
+
+func (e errReaderOf) Read([]byte) (int, error) { return 0, e.err }
