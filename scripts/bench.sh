@@ -26,6 +26,7 @@ bench() { # package, benchmark regexp, benchtime, extra flags...
 bench . '^BenchmarkRoundTrip$' 3000x -count "$(( count > 5 ? count : 5 ))" # the target is a median of 5
 bench . '^BenchmarkQuery$' 10x
 bench . '^BenchmarkWholeLoop$' 3x
+bench . '^BenchmarkCallHookOverhead$' 2000x
 bench . '^BenchmarkTenantTokenCached$' 1s -benchmem
 bench . '^BenchmarkErrorPath$' 1s -benchmem
 bench . '^BenchmarkColdTenant1000$' 5x
@@ -67,6 +68,7 @@ row "Whole loop (customers → connections → tables → 100 rows), 50 × 3, 20
 row "  new TCP connections per loop, SDK (shared pool)" BenchmarkWholeLoop sdk-new-conns "≤ 36 (concurrency + 4)" le 36
 row "  new TCP connections per loop, hand-written loop" BenchmarkWholeLoop baseline-new-conns "—" - 0
 row "  SDK wall / ideal (requests × 20 ms / 32)" BenchmarkWholeLoop x-ideal "—" - 0
+row "ListServers with a no-op CallHook / without (all three hook functions set)" BenchmarkCallHookOverhead ratio "≈ 1 (≤ 1.05)" le 1.05
 row "Warm tenant client + cached identity token (1,000 tenants, all Ps)" BenchmarkTenantTokenCached ns/op "≤ 200 ns" le 200
 row "  allocations" BenchmarkTenantTokenCached allocs/op "0" le 0
 row "Identity-token requests for 1,000 concurrent first calls on a cold tenant (fake)" BenchmarkColdTenant1000 identity-requests "exactly 1" le 1
