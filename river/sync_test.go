@@ -1,0 +1,133 @@
+package peliqanriver_test
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/peliqan-community/peliqan-go"
+	peliqanriver "github.com/peliqan-community/peliqan-go/river"
+	"github.com/peliqan-community/peliqan-go/peliqantest"
+)
+
+// One connection synced through each path the trigger can take, one at a
+// time (the fault queue applies to the next trigger, whichever connection
+// sends it). Each must end with exactly one run on the connection.
+func TestSyncConnectionPathsSQLite(t *testing.T) {
+	t.Parallel()
+	f := peliqantest.NewFake(t, peliqantest.WithSyncDuration(200*time.Millisecond),
+		peliqantest.WithFixture(peliqantest.Generate(7, 1, 8, 1)))
+	p := partnerFor(t, f)
+	conns := connections(t, p)
+	require.Len(t, conns, 8)
+	var ids []peliqan.ID
+	var sub peliqan.ID
+	for srv, s := range conns {
+		ids, sub = append(ids, srv), s
+	}
+	_, db := tempSQLite(t)
+	w := startSQLiteWorker(t, db, p, testOptions())
+	ctx := context.Background()
+
+	syncOne := func(t *testing.T, srv peliqan.ID, period string) peliqanriver.SyncRecord {
+		t.Helper()
+		_, err := w.client.Insert(ctx, peliqanriver.SyncConnectionArgs{SubAccountID: sub, ServerID: srv, Period: period}, nil)
+		require.NoError(t, err)
+		recs := waitSyncsDone(t, w.jobs, period, 1, 30*time.Second)
+		require.Len(t, recs, 1)
+		return recs[0]
+	}
+	runs := func(srv peliqan.ID) int {
+		return runsPerConnection(t, p, map[peliqan.ID]peliqan.ID{srv: sub})[srv]
+	}
+
+	t.Run("plain", func(t *testing.T) {
+		r := syncOne(t, ids[0], "plain")
+		assert.Equal(t, "triggered", r.How)
+		assert.Equal(t, 1, r.Triggers)
+		assert.Equal(t, 0, r.Checks)
+		assert.Contains(t, []peliqanriver.Outcome{peliqanriver.OutcomeCompleted, peliqanriver.OutcomeFailed}, r.Outcome)
+		assert.NotEmpty(t, r.RunIDs)
+		assert.Equal(t, 1, runs(ids[0]))
+	})
+	t.Run("answer lost after the run started (reset mid-body)", func(t *testing.T) {
+		f.FailNext(peliqan.RouteSyncServer, 1, peliqantest.MidBodyResetFault())
+		r := syncOne(t, ids[1], "reset")
+		assert.Equal(t, "adopted", r.How, "the check finds the run the lost answer started")
+		assert.Equal(t, 1, r.Triggers)
+		assert.Equal(t, 1, r.Checks)
+		assert.Equal(t, 1, runs(ids[1]))
+	})
+	t.Run("503 before the run started", func(t *testing.T) {
+		f.FailNext(peliqan.RouteSyncServer, 1, peliqantest.StatusFault(503, ""))
+		r := syncOne(t, ids[2], "503")
+		assert.Equal(t, "triggered", r.How)
+		assert.Equal(t, 2, r.Triggers, "the check saw no new run, so the trigger went again")
+		assert.Equal(t, 1, r.Checks)
+		assert.Equal(t, 1, runs(ids[2]))
+	})
+	t.Run("429 snoozes, then triggers without a check", func(t *testing.T) {
+		f.FailNext(peliqan.RouteSyncServer, 1, peliqantest.RetryAfterFault(429, "1"))
+		start := time.Now()
+		r := syncOne(t, ids[3], "429")
+		assert.GreaterOrEqual(t, time.Since(start), time.Second, "snoozed for Retry-After")
+		assert.Equal(t, 2, r.Triggers)
+		assert.Equal(t, 0, r.Checks)
+		assert.Equal(t, 1, runs(ids[3]))
+	})
+	t.Run("already syncing is followed", func(t *testing.T) {
+		tc, err := p.SubAccount(peliqan.ByAccountID(sub))
+		require.NoError(t, err)
+		_, err = tc.SyncServer(ctx, ids[4], nil)
+		require.NoError(t, err)
+		r := syncOne(t, ids[4], "followed")
+		assert.Equal(t, "followed", r.How)
+		assert.Equal(t, 0, r.Triggers)
+		assert.Equal(t, 1, runs(ids[4]))
+	})
+	t.Run("refused", func(t *testing.T) {
+		require.NoError(t, f.MarkNeedsReauth(ids[5]))
+		r := syncOne(t, ids[5], "refused")
+		assert.Equal(t, peliqanriver.OutcomeFailedToStart, r.Outcome)
+		assert.Contains(t, r.Message, "ERROR_SERVER_NOT_AUTHORISED")
+		assert.Equal(t, 0, runs(ids[5]))
+	})
+	t.Run("a second job for the same period triggers nothing", func(t *testing.T) {
+		syncOne(t, ids[6], "again")
+		// The same arguments while the first is kept: River inserts nothing.
+		res, err := w.client.Insert(ctx, peliqanriver.SyncConnectionArgs{SubAccountID: sub, ServerID: ids[6], Period: "again"}, nil)
+		require.NoError(t, err)
+		assert.True(t, res.UniqueSkippedAsDuplicate)
+		// With River's record of it gone (cleaned up), a new job finds the
+		// row and ends without a request.
+		_, err = w.db.Exec(`DELETE FROM river_job WHERE kind = ?`, peliqanriver.KindSyncConnection)
+		require.NoError(t, err)
+		before := f.Count(peliqan.RouteSyncServer)
+		res, err = w.client.Insert(ctx, peliqanriver.SyncConnectionArgs{SubAccountID: sub, ServerID: ids[6], Period: "again"}, nil)
+		require.NoError(t, err)
+		require.False(t, res.UniqueSkippedAsDuplicate)
+		waitJobsFinished(t, w, 10*time.Second)
+		assert.Equal(t, before, f.Count(peliqan.RouteSyncServer))
+		assert.Equal(t, 1, runs(ids[6]))
+	})
+}
+
+// waitJobsFinished waits until River has no job left that is not
+// completed.
+func waitJobsFinished(t testing.TB, w *sqliteWorker, limit time.Duration) {
+	t.Helper()
+	deadline := time.Now().Add(limit)
+	for {
+		left := unfinishedJobs(t, w.db)
+		if len(left) == 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("after %s, jobs not completed: %v", limit, left)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
