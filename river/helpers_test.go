@@ -15,8 +15,8 @@ import (
 	_ "modernc.org/sqlite"
 
 	"github.com/peliqan-community/peliqan-go"
-	peliqanriver "github.com/peliqan-community/peliqan-go/river"
 	"github.com/peliqan-community/peliqan-go/peliqantest"
+	peliqanriver "github.com/peliqan-community/peliqan-go/river"
 )
 
 var quiet = slog.New(slog.DiscardHandler)

@@ -65,7 +65,9 @@ type syncWorker struct {
 	j *Jobs
 }
 
-func (w *syncWorker) Timeout(*river.Job[SyncConnectionArgs]) time.Duration { return w.j.AttemptTimeout() }
+func (w *syncWorker) Timeout(*river.Job[SyncConnectionArgs]) time.Duration {
+	return w.j.AttemptTimeout()
+}
 
 func (w *syncWorker) NextRetry(job *river.Job[SyncConnectionArgs]) time.Time {
 	return w.j.nextRetry(job.Attempt)
