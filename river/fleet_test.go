@@ -9,8 +9,8 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/peliqan-community/peliqan-go"
-	peliqanriver "github.com/peliqan-community/peliqan-go/river"
 	"github.com/peliqan-community/peliqan-go/peliqantest"
+	peliqanriver "github.com/peliqan-community/peliqan-go/river"
 )
 
 // The fleet sync in one process on SQLite, stopped in the middle (running

@@ -9,8 +9,8 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/peliqan-community/peliqan-go"
-	peliqanriver "github.com/peliqan-community/peliqan-go/river"
 	"github.com/peliqan-community/peliqan-go/peliqantest"
+	peliqanriver "github.com/peliqan-community/peliqan-go/river"
 )
 
 // The health scan stores one row per connection with the verdict the SDK's
