@@ -72,21 +72,47 @@
 //
 // # Inspection and faults
 //
-// Requests returns what the fake received (Authorization redacted) and
-// Count how often a route was hit, by the peliqan.Route* names. FailNext
-// and AddFaultRule inject failures: a status with a body and Retry-After,
-// added latency, a connection reset before the response or in the middle
-// of the body, truncated JSON, a proxy's HTML error page, an oversized body.
-// Rules are drawn from a seeded source (WithFaultSeed), so a run's faults
-// repeat. A constant server latency, for benchmarks, is a rule that always
+// Requests returns what the fake received (Authorization redacted): the
+// WithRecordLimit most recent requests (10,000 by default, about 1.4 KB
+// each without a body; 0 keeps none). Count, Counts and RunsStarted stay
+// exact whatever the limit: requests per route and per status, requests
+// answered 429 by the rate limit, and pipeline runs started per connection
+// (for checks such as "exactly one run per connection"). Another process
+// reads the same counts as JSON from CountsPath, GET /_peliqantest/counts:
+// no token, loopback peers only. Paths under ReservedPathPrefix
+// (/_peliqantest/) are the fake's own: no Peliqan route uses the prefix,
+// and requests to it are never recorded, counted, rate-limited or faulted.
+//
+// FailNext and AddFaultRule inject failures: a status with a body and
+// Retry-After, added latency, a connection reset before the response or in
+// the middle of the body, truncated JSON, a proxy's HTML error page, an
+// oversized body. Rules are drawn from a seeded source (WithFaultSeed), so a
+// run's faults repeat; FaultMix spreads a failure rate evenly over several
+// faults. A constant server latency, for benchmarks, is a rule that always
 // fires:
 //
 //	srv.AddFaultRule(peliqantest.FaultRule{Probability: 1, Fault: peliqantest.LatencyFault(20 * time.Millisecond)})
+//
+// # Rate limit
+//
+// WithRateLimit(perSecond, burst) gives the partner a token bucket that
+// every request to a Peliqan route draws from, whichever token it carries
+// (the partner's or any sub-account's: they are all this partner's). A
+// request over the limit gets 429, Django REST framework's {"detail":
+// "Request was throttled. Expected available in N seconds."} and
+// Retry-After: N, the wait for the next token in whole seconds (at least
+// 1). It is recorded and counted but not acted on. The bucket refills on
+// the fake's clock, so a ManualClock makes the answers exact. Peliqan
+// documents no rate limit; this tests how a client paces itself.
 //
 // # Standalone
 //
 //	go run ./peliqantest/cmd/peliqan-fake -addr 127.0.0.1:8080 -seed 1
 //
 // prints PELIQAN_BASE_URL and PELIQAN_PARTNER_TOKEN (stable for a seed) and
-// serves until interrupted. The fake only listens on loopback addresses.
+// serves until interrupted. Its flags shape the data (-tenants,
+// -connections, -rows), the runs (-sync-duration), and the trouble a client
+// meets: -rate-limit and -rate-burst, -fail-rate with -fail-kinds and
+// -fail-seed (a seeded mix of 5xx, resets and 429s), -latency, and
+// -record-limit. The fake only listens on loopback addresses.
 package peliqantest

@@ -2,6 +2,7 @@ package peliqantest_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/http"
 	"time"
@@ -90,4 +91,60 @@ func ExampleManualClock() {
 	// Output:
 	// CHECKING running: true
 	// running: false
+}
+
+// A partner limited to 2 requests per second with a burst of 2: the third
+// request at the same instant is throttled, and a client that honours
+// Retry-After gets through once the clock has moved.
+func ExampleWithRateLimit() {
+	clock := peliqantest.NewManualClock(time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC))
+	srv, err := peliqantest.New(peliqantest.WithClock(clock.Now), peliqantest.WithRateLimit(2, 2),
+		peliqantest.WithFixture(peliqantest.Generate(1, 1, 2, 0)))
+	if err != nil {
+		panic(err)
+	}
+	defer srv.Close()
+	t, err := srv.SubAccountClient(srv.Seeded().SubAccounts[0].ID, peliqan.WithRetryPolicy(peliqan.NoRetry()))
+	if err != nil {
+		panic(err)
+	}
+	ctx := context.Background()
+	for range 3 {
+		_, err = t.ListServers(ctx)
+	}
+	var apiErr *peliqan.APIError
+	if errors.As(err, &apiErr) {
+		fmt.Println(apiErr.StatusCode, "retry after", apiErr.RetryAfter)
+	}
+	clock.Advance(time.Second)
+	_, err = t.ListServers(ctx)
+	fmt.Println(err, srv.Counts().RateLimited, "throttled")
+	// Output:
+	// 429 retry after 1s
+	// <nil> 1 throttled
+}
+
+// Every connection synced once: RunsStarted counts the pipeline runs each
+// connection got (the same counts are served to other processes at
+// peliqantest.CountsPath).
+func ExampleFake_RunsStarted() {
+	srv, err := peliqantest.New(peliqantest.WithFixture(peliqantest.Generate(1, 1, 3, 0)))
+	if err != nil {
+		panic(err)
+	}
+	defer srv.Close()
+	sa := srv.Seeded().SubAccounts[0]
+	t, err := srv.SubAccountClient(sa.ID)
+	if err != nil {
+		panic(err)
+	}
+	for _, c := range sa.Connections {
+		if _, err := t.SyncServer(context.Background(), c.ID, nil); err != nil {
+			panic(err)
+		}
+	}
+	runs := srv.RunsStarted()
+	fmt.Println(len(runs), "connections,", runs[sa.Connections[0].ID], "run each;",
+		srv.Counts().Routes[peliqan.RouteSyncServer].Requests, "sync requests")
+	// Output: 3 connections, 1 run each; 3 sync requests
 }

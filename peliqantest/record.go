@@ -30,17 +30,52 @@ type Request struct {
 	Status int
 	// Fault names the injected fault's kind ("" when none).
 	Fault string
+	// Throttled is set when WithRateLimit answered the request 429 (it was
+	// not acted on). An injected 429 has Fault set instead.
+	Throttled bool
 }
 
+// recorder keeps the request log (a ring of the limit most recent) and the
+// counts, which stay exact whatever the limit.
 type recorder struct {
-	mu     sync.Mutex
-	limit  int
-	reqs   []Request
-	counts map[string]int
+	mu    sync.Mutex
+	limit int
+	reqs  []Request // grows to limit, then overwritten from next on
+	next  int
+	// routes counts by route name; "" holds requests that matched no route.
+	routes    map[string]*routeTally
+	requests  int
+	throttled int
+	runs      map[int64]int // pipeline runs started, by connection id
+}
+
+// routeTally is one route's requests, counted on arrival, and their
+// statuses, counted when answered.
+type routeTally struct {
+	arrived int
+	status  map[int]int
 }
 
 func newRecorder(limit int) *recorder {
-	return &recorder{limit: limit, counts: map[string]int{}}
+	rc := &recorder{limit: limit}
+	rc.reset()
+	return rc
+}
+
+// reset forgets everything; callers hold rc.mu (or own rc).
+func (rc *recorder) reset() {
+	rc.reqs, rc.next = nil, 0
+	rc.routes, rc.runs = map[string]*routeTally{}, map[int64]int{}
+	rc.requests, rc.throttled = 0, 0
+}
+
+func (rc *recorder) tally(route string) *routeTally {
+	t := rc.routes[route]
+	if t == nil {
+		t = &routeTally{status: map[int]int{}}
+		rc.routes[route] = t
+	}
+	return t
 }
 
 func newEntry(r *http.Request, now time.Time) Request {
@@ -54,54 +89,70 @@ func newEntry(r *http.Request, now time.Time) Request {
 		Query: r.URL.Query(), Header: h}
 }
 
+// add counts the answered request's status and keeps it in the log.
 func (rc *recorder) add(e Request) {
-	if rc.limit == 0 {
-		return
-	}
 	rc.mu.Lock()
 	defer rc.mu.Unlock()
-	if len(rc.reqs) >= rc.limit {
-		// Drop the oldest half at once, so the cost stays amortised O(1).
-		n := copy(rc.reqs, rc.reqs[len(rc.reqs)-rc.limit/2:])
-		clear(rc.reqs[n:])
-		rc.reqs = rc.reqs[:n]
+	rc.tally(e.Route).status[e.Status]++
+	if e.Throttled {
+		rc.throttled++
 	}
-	rc.reqs = append(rc.reqs, e)
+	switch {
+	case rc.limit == 0:
+	case len(rc.reqs) < rc.limit:
+		rc.reqs = append(rc.reqs, e)
+	default:
+		rc.reqs[rc.next] = e
+		rc.next = (rc.next + 1) % rc.limit
+	}
 }
 
+// count counts a request on arrival under its route ("" for none).
 func (rc *recorder) count(route string) {
 	rc.mu.Lock()
 	defer rc.mu.Unlock()
-	rc.counts[route]++
+	rc.requests++
+	rc.tally(route).arrived++
 }
 
-// Requests returns the requests received so far, oldest first (at most the
-// WithRecordLimit most recent ones). Each is recorded when its answer is
-// done.
+// runStarted counts a pipeline run started for a connection.
+func (rc *recorder) runStarted(serverID int64) {
+	rc.mu.Lock()
+	defer rc.mu.Unlock()
+	rc.runs[serverID]++
+}
+
+// Requests returns the requests received so far, oldest first: the
+// WithRecordLimit most recent ones. Each is recorded when its answer is
+// done. The reserved /_peliqantest/ paths are never recorded.
 func (s *Fake) Requests() []Request {
 	s.rec.mu.Lock()
 	defer s.rec.mu.Unlock()
-	out := make([]Request, len(s.rec.reqs))
-	copy(out, s.rec.reqs)
-	return out
+	out := make([]Request, 0, len(s.rec.reqs))
+	out = append(out, s.rec.reqs[s.rec.next:]...)
+	return append(out, s.rec.reqs[:s.rec.next]...)
 }
 
 // Count returns how many requests matched route (a peliqan.Route* name),
-// faulted ones included. It counts on arrival, so a request still being
-// answered is counted. An unknown route name panics: it is a typo in the
+// faulted and rate-limited ones included, exact whatever WithRecordLimit
+// says. It counts on arrival, so a request still being answered is counted. An unknown route name panics: it is a typo in the
 // test.
 func (s *Fake) Count(route string) int {
 	mustRoute(route)
 	s.rec.mu.Lock()
 	defer s.rec.mu.Unlock()
-	return s.rec.counts[route]
+	if t := s.rec.routes[route]; t != nil {
+		return t.arrived
+	}
+	return 0
 }
 
-// ResetRecords forgets recorded requests and counts.
+// ResetRecords forgets recorded requests and every count (Count, Counts,
+// RunsStarted).
 func (s *Fake) ResetRecords() {
 	s.rec.mu.Lock()
 	defer s.rec.mu.Unlock()
-	s.rec.reqs, s.rec.counts = nil, map[string]int{}
+	s.rec.reset()
 }
 
 func capBytes(b []byte, limit int) []byte {

@@ -132,6 +132,7 @@ func (c *call) startRun(s *server, kind string) reply {
 		finishAt: c.now.Add(c.s.cfg.syncDuration), outcome: outcome, tableIDs: slices.Clone(tables)}
 	r.logs = append(r.logs, logAt(c.now, "INFO", "Pipeline run %d (%s) started for connection %q", r.ID, kind, s.Name))
 	st.runs[r.ID] = r
+	c.s.rec.runStarted(s.ID)
 	c.acct.runs = append(c.acct.runs, r.ID)
 	st.pendingRuns = append(st.pendingRuns, r)
 	s.current = r

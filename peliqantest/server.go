@@ -31,9 +31,10 @@ type Fake struct {
 	st     *state
 	seeded Seeded
 
-	auth   *authority
-	rec    *recorder
-	faults *faultSet
+	auth    *authority
+	rec     *recorder
+	faults  *faultSet
+	limiter *tokenBucket // nil without WithRateLimit
 
 	closed    chan struct{}
 	closeOnce sync.Once
@@ -65,6 +66,9 @@ func New(opts ...Option) (*Fake, error) {
 		rec:    newRecorder(cfg.recordLimit),
 		faults: newFaultSet(cfg.faultSeed),
 		closed: make(chan struct{}),
+	}
+	if cfg.rateLimit > 0 {
+		s.limiter = newTokenBucket(cfg.rateLimit, cfg.rateBurst)
 	}
 	s.st = newState(cfg)
 	for _, f := range cfg.fixtures {
@@ -151,6 +155,10 @@ func (s *Fake) now() time.Time { return s.cfg.now().UTC() }
 // exported so the fake can also be mounted in another http.Server or driven
 // by httptest.NewRecorder.
 func (s *Fake) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if strings.HasPrefix(r.URL.Path, ReservedPathPrefix) {
+		s.serveReserved(w, r)
+		return
+	}
 	entry := newEntry(r, s.now())
 	body, bodyErr := io.ReadAll(io.LimitReader(r.Body, maxRequestBody+1))
 	entry.Body = capBytes(body, recordBodyLimit)
@@ -164,11 +172,13 @@ func (s *Fake) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 	path := r.URL.Path
 	if !strings.HasSuffix(path, "/") && routes.MatchPath(path+"/") {
+		s.rec.count("")
 		djangoAppendSlash(rw, r)
 		return
 	}
 	rt, params, ok := routes.Match(r.Method, path)
 	if !ok {
+		s.rec.count("")
 		if routes.MatchPath(path) {
 			rw.Header().Set("Allow", allowedMethods(path))
 			writeReply(rw, detail(http.StatusMethodNotAllowed, fmt.Sprintf("Method %q not allowed.", r.Method)))
@@ -179,6 +189,11 @@ func (s *Fake) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	entry.Route = rt.Name
 	s.rec.count(rt.Name)
+	if rep, ok := s.throttle(); !ok {
+		entry.Throttled = true
+		writeReply(rw, rep)
+		return
+	}
 
 	f, faulted := s.faults.pick(rt.Name)
 	if faulted {

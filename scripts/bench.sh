@@ -68,6 +68,7 @@ row "Error body → *APIError (tuple-string detail)" BenchmarkErrorPath ns/op "�
 row "Whole stack through ForEachSubAccount against the fake, concurrency 64 (req/s)" BenchmarkLoadFanOut req/s "—" - 0
 row "Fake: ListRows, 1,000 rows per page (rows/s)" BenchmarkFakeListRows1000 rows/s "—" - 0
 row "Fake: ListServers (req/s)" BenchmarkFakeListServers req/s "—" - 0
+row "Fake: heap kept per recorded request (bodiless GET, bytes)" BenchmarkFakeRecordBytes B/record "—" - 0
 
 {
   cat <<EOF
