@@ -159,11 +159,29 @@ type store struct {
 	d  dialect
 }
 
+// migrateLockKey is the PostgreSQL advisory lock Migrate holds, so workers
+// starting together do not create the same tables at once (concurrent
+// CREATE TABLE IF NOT EXISTS can fail there).
+const migrateLockKey = 0x7065_6c69_7269_7672 // "peliriv r"
+
 func (s *store) migrate(ctx context.Context) error {
-	for _, stmt := range schema {
-		if _, err := s.db.ExecContext(ctx, stmt); err != nil {
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("peliqanriver: creating tables: %w", err)
+	}
+	defer func() { _ = tx.Rollback() }()
+	if s.d.name == DialectPostgres {
+		if _, err := tx.ExecContext(ctx, `SELECT pg_advisory_xact_lock($1)`, int64(migrateLockKey)); err != nil {
 			return fmt.Errorf("peliqanriver: creating tables: %w", err)
 		}
+	}
+	for _, stmt := range schema {
+		if _, err := tx.ExecContext(ctx, stmt); err != nil {
+			return fmt.Errorf("peliqanriver: creating tables: %w", err)
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("peliqanriver: creating tables: %w", err)
 	}
 	return nil
 }
