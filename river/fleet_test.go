@@ -59,7 +59,7 @@ func TestFleetSyncSQLiteRestart(t *testing.T) {
 	w2 := startSQLiteWorker(t, openSQLite(t, path), p2, testOptions())
 	recs := waitSyncsDone(t, w2.jobs, "p1", 60, 60*time.Second)
 	require.Len(t, recs, 60)
-	waitJobsFinished(t, w2, 20*time.Second)
+	waitJobsFinished(t, w2.db, 20*time.Second)
 
 	for srv, n := range runsPerConnection(t, p2, conns) {
 		assert.Equal(t, 1, n, "connection %d: runs started", srv)

@@ -53,7 +53,7 @@ func TestHealthScanStoresConnectionHealthVerdicts(t *testing.T) {
 	w := startSQLiteWorker(t, db, p, testOptions())
 	_, err := w.client.Insert(ctx, peliqanriver.HealthScanArgs{Period: "h1"}, nil)
 	require.NoError(t, err)
-	waitJobsFinished(t, w, 30*time.Second)
+	waitJobsFinished(t, w.db, 30*time.Second)
 
 	rows, err := w.jobs.Health(ctx, nil)
 	require.NoError(t, err)
@@ -82,7 +82,7 @@ func TestHealthScanStoresConnectionHealthVerdicts(t *testing.T) {
 	require.NoError(t, f.SetHealthStatus(ids[1], "OK"))
 	_, err = w.client.Insert(ctx, peliqanriver.HealthScanArgs{Period: "h2"}, nil)
 	require.NoError(t, err)
-	waitJobsFinished(t, w, 30*time.Second)
+	waitJobsFinished(t, w.db, 30*time.Second)
 	rows, err = w.jobs.Health(ctx, &peliqanriver.HealthQuery{SubAccountID: conns[ids[1]]})
 	require.NoError(t, err)
 	for _, r := range rows {

@@ -34,7 +34,7 @@ func TestPublishScriptJobs(t *testing.T) {
 	f.FailNext(peliqan.RouteListScripts, 1, peliqantest.RetryAfterFault(429, "1"))
 	_, err := w.client.InsertMany(ctx, peliqanriver.PublishScriptJobs(tmpl, subs))
 	require.NoError(t, err)
-	waitJobsFinished(t, w, 30*time.Second)
+	waitJobsFinished(t, w.db, 30*time.Second)
 	rows, err := w.jobs.Publishes(ctx, tmpl.Name)
 	require.NoError(t, err)
 	require.Len(t, rows, 4)
@@ -53,7 +53,7 @@ func TestPublishScriptJobs(t *testing.T) {
 	creates := f.Count(peliqan.RouteCreateScript)
 	_, err = w.client.InsertMany(ctx, peliqanriver.PublishScriptJobs(tmpl, subs))
 	require.NoError(t, err)
-	waitJobsFinished(t, w, 30*time.Second)
+	waitJobsFinished(t, w.db, 30*time.Second)
 	rows, err = w.jobs.Publishes(ctx, tmpl.Name)
 	require.NoError(t, err)
 	for _, r := range rows {

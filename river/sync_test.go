@@ -2,8 +2,12 @@ package peliqanriver_test
 
 import (
 	"context"
+	"database/sql"
 	"testing"
 	"time"
+
+	"github.com/riverqueue/river"
+	"github.com/riverqueue/river/rivertype"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -18,9 +22,34 @@ import (
 // sends it). Each must end with exactly one run on the connection.
 func TestSyncConnectionPathsSQLite(t *testing.T) {
 	t.Parallel()
+	f, p := pathsFake(t)
+	_, db := tempSQLite(t)
+	w := startSQLiteWorker(t, db, p, testOptions())
+	syncPaths(t, f, p, w.jobs, db, func(ctx context.Context, a river.JobArgs) (*rivertype.JobInsertResult, error) {
+		return w.client.Insert(ctx, a, nil)
+	})
+}
+
+// The same on PostgreSQL.
+func TestSyncConnectionPathsPostgres(t *testing.T) {
+	t.Parallel()
+	dsn := postgresDatabase(t)
+	f, p := pathsFake(t)
+	pool, db := postgresPool(t, dsn)
+	w := startPostgresWorker(t, pool, db, p, testOptions())
+	syncPaths(t, f, p, w.jobs, db, func(ctx context.Context, a river.JobArgs) (*rivertype.JobInsertResult, error) {
+		return w.client.Insert(ctx, a, nil)
+	})
+}
+
+func pathsFake(t *testing.T) (*peliqantest.Fake, *peliqan.PartnerClient) {
 	f := peliqantest.NewFake(t, peliqantest.WithSyncDuration(200*time.Millisecond),
 		peliqantest.WithFixture(peliqantest.Generate(7, 1, 8, 1)))
-	p := partnerFor(t, f)
+	return f, partnerFor(t, f)
+}
+
+func syncPaths(t *testing.T, f *peliqantest.Fake, p *peliqan.PartnerClient, jobs *peliqanriver.Jobs, db *sql.DB,
+	insert func(context.Context, river.JobArgs) (*rivertype.JobInsertResult, error)) {
 	conns := connections(t, p)
 	require.Len(t, conns, 8)
 	var ids []peliqan.ID
@@ -28,15 +57,13 @@ func TestSyncConnectionPathsSQLite(t *testing.T) {
 	for srv, s := range conns {
 		ids, sub = append(ids, srv), s
 	}
-	_, db := tempSQLite(t)
-	w := startSQLiteWorker(t, db, p, testOptions())
 	ctx := context.Background()
 
 	syncOne := func(t *testing.T, srv peliqan.ID, period string) peliqanriver.SyncRecord {
 		t.Helper()
-		_, err := w.client.Insert(ctx, peliqanriver.SyncConnectionArgs{SubAccountID: sub, ServerID: srv, Period: period}, nil)
+		_, err := insert(ctx, peliqanriver.SyncConnectionArgs{SubAccountID: sub, ServerID: srv, Period: period})
 		require.NoError(t, err)
-		recs := waitSyncsDone(t, w.jobs, period, 1, 30*time.Second)
+		recs := waitSyncsDone(t, jobs, period, 1, 30*time.Second)
 		require.Len(t, recs, 1)
 		return recs[0]
 	}
@@ -98,18 +125,18 @@ func TestSyncConnectionPathsSQLite(t *testing.T) {
 	t.Run("a second job for the same period triggers nothing", func(t *testing.T) {
 		syncOne(t, ids[6], "again")
 		// The same arguments while the first is kept: River inserts nothing.
-		res, err := w.client.Insert(ctx, peliqanriver.SyncConnectionArgs{SubAccountID: sub, ServerID: ids[6], Period: "again"}, nil)
+		res, err := insert(ctx, peliqanriver.SyncConnectionArgs{SubAccountID: sub, ServerID: ids[6], Period: "again"})
 		require.NoError(t, err)
 		assert.True(t, res.UniqueSkippedAsDuplicate)
 		// With River's record of it gone (cleaned up), a new job finds the
 		// row and ends without a request.
-		_, err = w.db.Exec(`DELETE FROM river_job WHERE kind = ?`, peliqanriver.KindSyncConnection)
+		_, err = db.Exec(`DELETE FROM river_job WHERE kind = '` + peliqanriver.KindSyncConnection + `'`)
 		require.NoError(t, err)
 		before := f.Count(peliqan.RouteSyncServer)
-		res, err = w.client.Insert(ctx, peliqanriver.SyncConnectionArgs{SubAccountID: sub, ServerID: ids[6], Period: "again"}, nil)
+		res, err = insert(ctx, peliqanriver.SyncConnectionArgs{SubAccountID: sub, ServerID: ids[6], Period: "again"})
 		require.NoError(t, err)
 		require.False(t, res.UniqueSkippedAsDuplicate)
-		waitJobsFinished(t, w, 10*time.Second)
+		waitJobsFinished(t, db, 10*time.Second)
 		assert.Equal(t, before, f.Count(peliqan.RouteSyncServer))
 		assert.Equal(t, 1, runs(ids[6]))
 	})
@@ -117,11 +144,11 @@ func TestSyncConnectionPathsSQLite(t *testing.T) {
 
 // waitJobsFinished waits until River has no job left that is not
 // completed.
-func waitJobsFinished(t testing.TB, w *sqliteWorker, limit time.Duration) {
+func waitJobsFinished(t testing.TB, db *sql.DB, limit time.Duration) {
 	t.Helper()
 	deadline := time.Now().Add(limit)
 	for {
-		left := unfinishedJobs(t, w.db)
+		left := unfinishedJobs(t, db)
 		if len(left) == 0 {
 			return
 		}
