@@ -32,7 +32,7 @@ func (j *Jobs) fanOut(ctx context.Context, ins func(context.Context) (inserter, 
 			if ferr := flush(); ferr != nil {
 				return ferr
 			}
-			if snooze, ok := snoozeFor429(err); ok {
+			if snooze, ok := snoozeUnsent(err); ok {
 				return snooze
 			}
 			return err
@@ -93,7 +93,7 @@ func (w *customerSyncWorker) Work(ctx context.Context, job *river.Job[CustomerSy
 	}
 	servers, err := t.ListServers(ctx)
 	if err != nil {
-		if snooze, ok := snoozeFor429(err); ok {
+		if snooze, ok := snoozeUnsent(err); ok {
 			return snooze
 		}
 		return err

@@ -78,7 +78,7 @@ func (w *customerHealthWorker) Work(ctx context.Context, job *river.Job[Customer
 	}
 	servers, err := t.ListServers(ctx)
 	if err != nil {
-		if snooze, ok := snoozeFor429(err); ok {
+		if snooze, ok := snoozeUnsent(err); ok {
 			return snooze
 		}
 		if ctx.Err() == nil {
@@ -97,7 +97,7 @@ func (w *customerHealthWorker) Work(ctx context.Context, job *river.Job[Customer
 			ServerName: s.Name, ServerType: s.ServerType, HealthStatus: s.HealthStatus}
 		last, err := latestRun(ctx, t, int64(s.ID))
 		if err != nil {
-			if snooze, ok := snoozeFor429(err); ok {
+			if snooze, ok := snoozeUnsent(err); ok {
 				return snooze
 			}
 			if ctx.Err() != nil {

@@ -291,9 +291,16 @@ func (j *Jobs) nextRetry(attempt int) time.Time {
 	return time.Now().Add(d)
 }
 
-// snoozeFor429 turns a 429 into a snooze for its Retry-After (at least a
-// second), and reports whether err was one.
-func snoozeFor429(err error) (error, bool) {
+// snoozeUnsent turns a 429 into a snooze for its Retry-After (at least a
+// second), and a SharedLimiter slot past the attempt's deadline into a
+// snooze until about then; it reports whether err was either. Neither
+// request reached Peliqan.
+func snoozeUnsent(err error) (error, bool) {
+	var late *SlotTooLateError
+	if errors.As(err, &late) {
+		d := max(late.Wait, 100*time.Millisecond)
+		return river.JobSnooze(d + time.Duration(rand.Int64N(int64(d)/4+1))), true
+	}
 	var ae *peliqan.APIError
 	if !errors.As(err, &ae) || !errors.Is(err, peliqan.ErrRateLimited) {
 		return nil, false

@@ -40,7 +40,7 @@ func (w *publishWorker) Work(ctx context.Context, job *river.Job[PublishScriptAr
 	}
 	res := rep.Results[0]
 	if res.Outcome == peliqan.PublishFailed {
-		if snooze, ok := snoozeFor429(res.Err); ok {
+		if snooze, ok := snoozeUnsent(res.Err); ok {
 			return snooze
 		}
 		if !errors.Is(res.Err, peliqan.ErrGroupNotFound) {

@@ -103,7 +103,7 @@ func (w *syncWorker) Work(ctx context.Context, job *river.Job[SyncConnectionArgs
 
 // trigger runs steps 1-3. It returns the row to wait on, or nil when there
 // is nothing to wait for (the job is done or snoozed: see the error).
-func (w *syncWorker) trigger(ctx context.Context, t *peliqan.SubAccountClient, job *river.Job[SyncConnectionArgs], row *syncRow) (*syncRow, error) {
+func (w *syncWorker) trigger(ctx context.Context, t *peliqan.SubAccountClient, job *river.Job[SyncConnectionArgs], row *syncRow) (_ *syncRow, err error) {
 	st, key, lease := w.j.st, row.Key, w.j.o.TriggerLease
 	owner := fmt.Sprintf("job %d attempt %d %08x", job.ID, job.Attempt, rand.Uint32())
 	leaseStart := time.Now()
@@ -129,10 +129,19 @@ func (w *syncWorker) trigger(ctx context.Context, t *peliqan.SubAccountClient, j
 	// by the limiter past this point is not sent at all.
 	tctx, cancel := context.WithDeadline(ctx, leaseStart.Add(lease-min(lease/10, 5*time.Second)))
 	defer cancel()
+	defer func() {
+		var snoozed *river.JobSnoozeError
+		if err != nil && ctx.Err() == nil && tctx.Err() != nil && !errors.As(err, &snoozed) {
+			// The lease ran out first (the limiter's queue was long): not a
+			// failure of the job, which must not use up its attempts on it.
+			// A trigger that may have gone out is still marked pending.
+			err = river.JobSnooze(time.Second + time.Duration(rand.Int64N(int64(time.Second))))
+		}
+	}()
 
 	latest, err := latestRun(tctx, t, row.ServerID)
 	if err != nil {
-		if snooze, ok := snoozeFor429(err); ok {
+		if snooze, ok := snoozeUnsent(err); ok {
 			return nil, snooze
 		}
 		return nil, err
@@ -190,7 +199,7 @@ func (w *syncWorker) trigger(ctx context.Context, t *peliqan.SubAccountClient, j
 // refused handles a trigger that came back without an answer.
 func (w *syncWorker) refused(ctx context.Context, key, owner string, err error) error {
 	st := w.j.st
-	if snooze, ok := snoozeFor429(err); ok {
+	if snooze, ok := snoozeUnsent(err); ok {
 		// A 429 was not acted on: the next attempt needs no check.
 		if err := st.notTriggered(ctx, key, owner); err != nil {
 			return err
@@ -231,7 +240,7 @@ func (w *syncWorker) wait(ctx context.Context, t *peliqan.SubAccountClient, row 
 	defer cancel()
 	run, err := t.WaitForSync(wctx, res, &peliqan.WaitOptions{Schedule: w.j.o.PollSchedule})
 	if err != nil {
-		if snooze, ok := snoozeFor429(err); ok {
+		if snooze, ok := snoozeUnsent(err); ok {
 			return snooze
 		}
 		if ctx.Err() == nil && wctx.Err() != nil {
