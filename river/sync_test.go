@@ -43,7 +43,9 @@ func TestSyncConnectionPathsPostgres(t *testing.T) {
 }
 
 func pathsFake(t *testing.T) (*peliqantest.Fake, *peliqan.PartnerClient) {
-	f := peliqantest.NewFake(t, peliqantest.WithSyncDuration(200*time.Millisecond),
+	// Syncs long enough that the one started by hand in "already syncing"
+	// still runs when the job looks, even under -race on a loaded machine.
+	f := peliqantest.NewFake(t, peliqantest.WithSyncDuration(2*time.Second),
 		peliqantest.WithFixture(peliqantest.Generate(7, 1, 8, 1)))
 	return f, partnerFor(t, f)
 }
