@@ -118,9 +118,9 @@ func (l *SharedLimiter) reserve(ctx context.Context, limit time.Duration) (time.
 	}
 	step := l.interval.Microseconds()
 	early := int64(l.burst-1) * step
-	maxLead := int64(math.MaxInt64 / 4)
-	if limit < time.Duration(maxLead)*time.Microsecond {
-		maxLead = limit.Microseconds() + early
+	maxLead := int64(math.MaxInt64 / 4) // no deadline: any slot
+	if us := limit.Microseconds(); us < maxLead {
+		maxLead = us + early
 	}
 	// tat is the theoretical arrival time of the next request: this one
 	// goes at max(tat, now), and may go up to burst-1 intervals early. The

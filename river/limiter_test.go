@@ -2,6 +2,7 @@ package peliqanriver_test
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"sort"
 	"sync"
@@ -65,22 +66,44 @@ func TestSharedLimiterPacesAllHoldersTogether(t *testing.T) {
 	require.Len(t, times, 80)
 	// 80 requests at 40/s with a burst of 2: about 1.95 s.
 	assert.GreaterOrEqual(t, elapsed, 1900*time.Millisecond)
-	// Any 500 ms holds at most 40*0.5 + burst, plus one for timer jitter.
-	assert.LessOrEqual(t, maxInWindow(times, 500*time.Millisecond), 20+burst+1)
+	// Any second holds at most 40 + burst, plus a few whose sleepers woke
+	// late and came out beside the next ones (timer and scheduler jitter
+	// on a loaded machine; the fake's clock sees the same in the
+	// multi-process test, where the bound holds at 10.5/s over 5 s).
+	assert.LessOrEqual(t, maxInWindow(times, time.Second), 40+burst+3)
 }
 
 func TestSharedLimiterWaitEndsWithContext(t *testing.T) {
 	t.Parallel()
 	_, db := tempSQLite(t)
-	l, err := peliqanriver.NewSharedLimiter(db, peliqanriver.DialectSQLite, "slow", 0.5, 1)
+	slotTooLate(t, db, peliqanriver.DialectSQLite)
+}
+
+func TestSharedLimiterWaitEndsWithContextPostgres(t *testing.T) {
+	t.Parallel()
+	_, db := postgresPool(t, postgresDatabase(t))
+	slotTooLate(t, db, "")
+}
+
+// slotTooLate: a slot past the deadline is refused at once and not taken.
+func slotTooLate(t *testing.T, db *sql.DB, d peliqanriver.Dialect) {
+	l, err := peliqanriver.NewSharedLimiter(db, d, "slow", 1, 1)
 	require.NoError(t, err)
 	require.NoError(t, l.Wait(context.Background())) // the burst
-	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
 	defer cancel()
 	start := time.Now()
 	err = l.Wait(ctx)
 	assert.ErrorIs(t, err, context.DeadlineExceeded)
-	assert.Less(t, time.Since(start), time.Second, "a slot past the deadline is not waited for")
+	var late *peliqanriver.SlotTooLateError
+	require.ErrorAs(t, err, &late)
+	assert.Greater(t, late.Wait, 500*time.Millisecond)
+	assert.Less(t, time.Since(start), 250*time.Millisecond, "refused at once, not slept on")
+	// The refused slot was not taken: the next one is about a second
+	// after the first, not two.
+	start = time.Now()
+	require.NoError(t, l.Wait(context.Background()))
+	assert.Less(t, time.Since(start), 1500*time.Millisecond)
 }
 
 func TestConstructorsRefuseBadInput(t *testing.T) {

@@ -268,7 +268,7 @@ func stats(recs []peliqanriver.SyncRecord) string {
 			again++
 		}
 	}
-	return fmt.Sprintf("%d syncs: %v; %d trigger requests, %d runs checks after a lost answer, %d triggers sent again after a check",
+	return fmt.Sprintf("%d syncs: %v; %d trigger requests, %d runs checks after a lost answer, %d syncs triggered more than once (after a 429 or a check that found no new run)",
 		len(recs), how, triggers, checks, again)
 }
 

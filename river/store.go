@@ -321,10 +321,15 @@ func (s *store) aboutToTrigger(ctx context.Context, key, owner string, baseline 
 		stateTriggering, baseline)
 }
 
-// notTriggered records that the trigger just sent was certainly not acted
-// on (a 429): no runs check is needed before the next one.
-func (s *store) notTriggered(ctx context.Context, key, owner string) error {
-	return s.leased(ctx, key, owner, `pending = 0`)
+// notTriggered records that the trigger was certainly not acted on: no runs
+// check is needed before the next one. sent says whether it reached
+// Peliqan (a 429) or never left (the rate limiter had no slot in time);
+// Triggers counts only the ones that reached it.
+func (s *store) notTriggered(ctx context.Context, key, owner string, sent bool) error {
+	if sent {
+		return s.leased(ctx, key, owner, `pending = 0`)
+	}
+	return s.leased(ctx, key, owner, `pending = 0, triggers = triggers - 1`)
 }
 
 // checked counts a runs check made because a trigger's answer was missing.

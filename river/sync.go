@@ -200,8 +200,10 @@ func (w *syncWorker) trigger(ctx context.Context, t *peliqan.SubAccountClient, j
 func (w *syncWorker) refused(ctx context.Context, key, owner string, err error) error {
 	st := w.j.st
 	if snooze, ok := snoozeUnsent(err); ok {
-		// A 429 was not acted on: the next attempt needs no check.
-		if err := st.notTriggered(ctx, key, owner); err != nil {
+		// A 429 was not acted on, and a request the limiter held back was
+		// not sent: the next attempt needs no check.
+		var late *SlotTooLateError
+		if err := st.notTriggered(ctx, key, owner, !errors.As(err, &late)); err != nil {
 			return err
 		}
 		return snooze
@@ -293,9 +295,11 @@ type SyncRecord struct {
 	// answer), "adopted" (the answer was lost and the runs check found
 	// the run) or "followed" (the connection was already syncing).
 	How string
-	// Triggers counts the trigger requests sent; Checks the runs checks
-	// made because a trigger's answer was not recorded. Triggers above 1
-	// means a trigger was sent again after a check found no new run.
+	// Triggers counts the trigger requests that went out (or may have: one
+	// that failed without an answer counts); Checks the runs checks made
+	// because a trigger's answer was not recorded. Triggers above 1 means
+	// a trigger was sent again: after a 429, or after a check found no new
+	// run.
 	Triggers int
 	Checks   int
 	Records  int64
