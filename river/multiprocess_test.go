@@ -20,6 +20,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/riverqueue/river"
 	"github.com/riverqueue/river/riverdriver/riverpgxv5"
+	"github.com/riverqueue/river/riverdriver/riversqlite"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
@@ -401,4 +402,51 @@ func TestMultiProcessSharedRateLimit(t *testing.T) {
 		float64(total)/span.Seconds(), worst, float64(worst)/5, stats(recs))
 	require.Greater(t, span, 10*time.Second, "the run must span several windows")
 	assert.LessOrEqual(t, float64(worst)/5, 10.5)
+}
+
+// One worker process on an SQLite file, killed with SIGKILL in the middle
+// and started again on the same file: every connection synced once.
+func TestSQLiteWorkerKilledAndRestarted(t *testing.T) {
+	t.Parallel()
+	if testing.Short() {
+		t.Skip("-short: the multi-process tests take a minute")
+	}
+	baseURL, token := standaloneFake(t, "-tenants", "50", "-connections", "3", "-sync-duration", "1s")
+	path := filepath.Join(t.TempDir(), "jobs.db")
+	dsn := "sqlite:" + path
+	first := startWorkers(t, 1, dsn, baseURL, token)[0]
+	db := openSQLite(t, path)
+	jobs := readOnlyJobs(t, db)
+	c, err := river.NewClient(riversqlite.New(db), &river.Config{Logger: quiet})
+	require.NoError(t, err)
+	_, err = c.Insert(context.Background(), peliqanriver.FleetSyncArgs{Period: "sqlite-kill"}, nil)
+	require.NoError(t, err)
+	start := time.Now()
+	waitFor(t, 2*time.Minute, "syncs under way", func() bool {
+		recs, err := jobs.Syncs(context.Background(), "sqlite-kill")
+		if err != nil {
+			return false
+		}
+		done, flying := 0, 0
+		for _, r := range recs {
+			if r.State == "done" {
+				done++
+			} else if r.State != "new" {
+				flying++
+			}
+		}
+		return done >= 30 && flying > 0
+	})
+	require.NoError(t, first.cmd.Process.Signal(syscall.SIGKILL))
+	_ = first.cmd.Wait()
+	t.Logf("killed the worker %s in", time.Since(start).Round(time.Millisecond))
+	startWorkers(t, 1, dsn, baseURL, token)
+	recs := waitSyncsDone(t, jobs, "sqlite-kill", 150, 3*time.Minute)
+	waitJobsFinished(t, db, time.Minute)
+	counts := fakeCounts(t, baseURL)
+	assert.Equal(t, 150, counts.RunsStartedTotal)
+	for _, r := range recs {
+		assert.Equal(t, 1, counts.RunsStarted[r.ServerID], "connection %d (%+v)", r.ServerID, r)
+	}
+	t.Logf("%s in %s", stats(recs), time.Since(start).Round(time.Millisecond))
 }
