@@ -265,6 +265,18 @@ var routeCalls = map[string]routeCall{
 			Fields: map[string]any{"api_token": "pd-secret", "company_domain": "acme"}}, o...)
 		return err
 	},
+	peliqan.RouteDeleteServer: func(ctx context.Context, e *relEnv, c *peliqan.SubAccountClient, o ...peliqan.RequestOption) error {
+		// A fresh connection each call, so a repeated call is not a 404.
+		sc, err := e.fake.AddConnection(e.acct, peliqantest.ConnectionFixture{Type: "pipedrive"})
+		if err != nil {
+			return err
+		}
+		return c.DeleteServer(ctx, sc.ID, o...)
+	},
+	peliqan.RouteSendConnectionInvite: func(ctx context.Context, e *relEnv, c *peliqan.SubAccountClient, o ...peliqan.RequestOption) error {
+		return c.SendConnectionInvite(ctx, peliqan.ConnectionInvite{Recipient: "cfo@acme.example", ServerType: "hubspot",
+			Subject: "Connect HubSpot"}, o...)
+	},
 	peliqan.RouteServerLogs: func(ctx context.Context, e *relEnv, c *peliqan.SubAccountClient, o ...peliqan.RequestOption) error {
 		_, err := c.ServerLogs(ctx, e.srv, o...)
 		return err
@@ -395,11 +407,11 @@ func runScript(ctx context.Context, e *relEnv, c *peliqan.SubAccountClient, o ..
 	return err
 }
 
-// bodyless routes' answers are not read: two answer 204 with no body, and
+// bodyless routes' answers are not read: four answer 204 with no body, and
 // the script trigger's answer is only a go-ahead for the second call of
 // RunScript. A damaged body there is no failure.
 var bodyless = map[string]bool{peliqan.RouteDeleteSubAccount: true, peliqan.RouteUpdateCell: true,
-	peliqan.RouteTriggerScriptRun: true}
+	peliqan.RouteTriggerScriptRun: true, peliqan.RouteDeleteServer: true, peliqan.RouteSendConnectionInvite: true}
 
 func TestRouteCallsCoverTable(t *testing.T) {
 	t.Parallel()

@@ -151,6 +151,9 @@ func liveTenant(ctx context.Context, tc *peliqan.SubAccountClient, add func(stri
 	servers, err := tc.ListServers(ctx)
 	add(peliqan.RouteListServers, "call", err)
 	probe(peliqan.RouteCreateServer, map[string]any{})
+	// No recipient: nothing can be sent.
+	probe(peliqan.RouteSendConnectionInvite, map[string]any{})
+	probe(peliqan.RouteDeleteServer, nil, missingID)
 	srv := missingID
 	if len(servers) > 0 {
 		id := servers[0].ID

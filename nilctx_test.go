@@ -41,19 +41,28 @@ func nilCtxCalls(p *PartnerClient, s *SubAccountClient) (partner, tenant, funcs 
 	name := "n"
 	pub := &PublishOptions{SubAccounts: []SubAccountRef{ByAccountID(1)}}
 	partner = map[string]func(context.Context) error{
-		"ConnectionHealth": func(ctx context.Context) error { return firstErr(p.ConnectionHealth(ctx, nil)) },
-		"CreateSubAccount": func(ctx context.Context) error { _, err := p.CreateSubAccount(ctx, create); return err },
-		"DeleteSubAccount": func(ctx context.Context) error { return p.DeleteSubAccount(ctx, id) },
-		"Do":               func(ctx context.Context) error { return p.Do(ctx, "GET", "/api/partner/sub-accounts/", nil, nil) },
-		"EnsureSubAccount": func(ctx context.Context) error { _, _, err := p.EnsureSubAccount(ctx, create); return err },
+		"ActivityReport": func(ctx context.Context) error { _, err := p.ActivityReport(ctx, nil); return err },
+		"ChangeLicenses": func(ctx context.Context) error {
+			_, err := p.ChangeLicenses(ctx, LicenseChange{SubAccounts: []SubAccountRef{ByAccountID(1)}, License: "pro"}, nil)
+			return err
+		},
+		"CloseInactiveCustomers": func(ctx context.Context) error { _, err := p.CloseInactiveCustomers(ctx, nil); return err },
+		"ConnectionHealth":       func(ctx context.Context) error { return firstErr(p.ConnectionHealth(ctx, nil)) },
+		"CreateSubAccount":       func(ctx context.Context) error { _, err := p.CreateSubAccount(ctx, create); return err },
+		"DeleteSubAccount":       func(ctx context.Context) error { return p.DeleteSubAccount(ctx, id) },
+		"Do":                     func(ctx context.Context) error { return p.Do(ctx, "GET", "/api/partner/sub-accounts/", nil, nil) },
+		"EnsureSubAccount":       func(ctx context.Context) error { _, _, err := p.EnsureSubAccount(ctx, create); return err },
+		"SyncFleet":              func(ctx context.Context) error { return firstErr(p.SyncFleet(ctx, nil)) },
 		"ForEachSubAccount": func(ctx context.Context) error {
 			return p.ForEachSubAccount(ctx, 1, func(context.Context, *SubAccount, *SubAccountClient) error { return nil })
 		},
-		"GetSubAccount": func(ctx context.Context) error { _, err := p.GetSubAccount(ctx, ByExternalID("acme")); return err },
+		"GetSubAccount":     func(ctx context.Context) error { _, err := p.GetSubAccount(ctx, ByExternalID("acme")); return err },
+		"InactiveCustomers": func(ctx context.Context) error { _, err := p.InactiveCustomers(ctx, nil); return err },
 		"IntegrationToken": func(ctx context.Context) error {
 			_, err := p.IntegrationToken(ctx, Integration{ExternalID: "acme", FirstName: "Ann", LastName: "Lee", Email: "ann@acme.example", CompanyName: "Acme"})
 			return err
 		},
+		"LicenseReport":   func(ctx context.Context) error { _, err := p.LicenseReport(ctx, nil); return err },
 		"ListSubAccounts": func(ctx context.Context) error { _, err := p.ListSubAccounts(ctx, nil); return err },
 		"PublishQueryTable": func(ctx context.Context) error {
 			_, err := p.PublishQueryTable(ctx, QueryTableTemplate{Name: "q", Query: "select 1"}, pub)
@@ -87,6 +96,9 @@ func nilCtxCalls(p *PartnerClient, s *SubAccountClient) (partner, tenant, funcs 
 		"CreateServer": func(ctx context.Context) error {
 			_, err := s.CreateServer(ctx, ServerCreate{ServerTypeID: 3, Fields: map[string]any{"api_key": "k"}})
 			return err
+		},
+		"DeleteServer": func(ctx context.Context) error {
+			return s.DeleteServer(ctx, id)
 		},
 		"Do":         func(ctx context.Context) error { return s.Do(ctx, "GET", "/api/servers/", nil, nil) },
 		"FullResync": func(ctx context.Context) error { _, err := s.FullResync(ctx, id); return err },
@@ -151,6 +163,9 @@ func nilCtxCalls(p *PartnerClient, s *SubAccountClient) (partner, tenant, funcs 
 		"ServerRuns":        func(ctx context.Context) error { return firstErr(s.ServerRuns(ctx, id, nil)) },
 		"SyncServer":        func(ctx context.Context) error { _, err := s.SyncServer(ctx, id, nil); return err },
 		"UpdateCell":        func(ctx context.Context) error { return s.UpdateCell(ctx, id, 1, "name", "x") },
+		"SendConnectionInvite": func(ctx context.Context) error {
+			return s.SendConnectionInvite(ctx, ConnectionInvite{Recipient: "cfo@acme.example", ServerType: "hubspot"})
+		},
 		"UpdateQueryTable": func(ctx context.Context) error {
 			q := "select 2"
 			_, err := s.UpdateQueryTable(ctx, id, QueryTableUpdate{Query: &q})
@@ -161,6 +176,10 @@ func nilCtxCalls(p *PartnerClient, s *SubAccountClient) (partner, tenant, funcs 
 			_, err := s.UpdateScript(ctx, id, ScriptUpdate{Code: &code})
 			return err
 		},
+		"WaitForConnection": func(ctx context.Context) error {
+			_, err := s.WaitForConnection(ctx, id, &ConnectionWaitOptions{Schedule: FixedSchedule(0)})
+			return err
+		},
 		"WaitForScriptRun": func(ctx context.Context) error {
 			_, err := s.WaitForScriptRun(ctx, id, &ScriptWaitOptions{Schedule: FixedSchedule(0)})
 			return err
@@ -168,6 +187,9 @@ func nilCtxCalls(p *PartnerClient, s *SubAccountClient) (partner, tenant, funcs 
 		"WaitForSync": func(ctx context.Context) error {
 			_, err := s.WaitForSync(ctx, sync, &WaitOptions{Schedule: FixedSchedule(0)})
 			return err
+		},
+		"WaitForSyncs": func(ctx context.Context) error {
+			return firstErr(s.WaitForSyncs(ctx, []*SyncResult{sync}, &WaitManyOptions{Schedule: FixedSchedule(0)}))
 		},
 	}
 	funcs = map[string]func(context.Context) error{
@@ -183,6 +205,17 @@ func nilCtxCalls(p *PartnerClient, s *SubAccountClient) (partner, tenant, funcs 
 		},
 	}
 	return partner, tenant, funcs
+}
+
+// nilCtxSetCalls is nilCtxCalls for a PartnerSet.
+func nilCtxSetCalls(set *PartnerSet) map[string]func(context.Context) error {
+	return map[string]func(context.Context) error{
+		"ActivityReport":    func(ctx context.Context) error { _, err := set.ActivityReport(ctx, nil); return err },
+		"ConnectionHealth":  func(ctx context.Context) error { return firstErr(set.ConnectionHealth(ctx, nil)) },
+		"InactiveCustomers": func(ctx context.Context) error { _, err := set.InactiveCustomers(ctx, nil); return err },
+		"LicenseReport":     func(ctx context.Context) error { _, err := set.LicenseReport(ctx, nil); return err },
+		"SubAccounts":       func(ctx context.Context) error { return firstErr(set.SubAccounts(ctx, nil)) },
+	}
 }
 
 // ctxMethods lists the exported methods of v's type whose first parameter
@@ -250,6 +283,9 @@ func TestNilContextRefusedEverywhere(t *testing.T) {
 	s, err := NewSubAccountClient(testTenantToken, opts...)
 	require.NoError(t, err)
 	partner, tenant, funcs := nilCtxCalls(p, s)
+	set, err := NewPartnerSet(map[string]*PartnerClient{"eu": p})
+	require.NoError(t, err)
+	setCalls := nilCtxSetCalls(set)
 
 	sortedKeys := func(m map[string]func(context.Context) error) []string {
 		return slices.Sorted(func(yield func(string) bool) {
@@ -269,6 +305,9 @@ func TestNilContextRefusedEverywhere(t *testing.T) {
 	want = ctxFuncs(t)
 	slices.Sort(want)
 	assert.Equal(t, want, sortedKeys(funcs), "every package-level function taking a context is in the table")
+	want = ctxMethods(set)
+	slices.Sort(want)
+	assert.Equal(t, want, sortedKeys(setCalls), "every PartnerSet method taking a context is in the table")
 
 	check := func(t *testing.T, call func(context.Context) error) {
 		before := hits.Load()
@@ -288,7 +327,7 @@ func TestNilContextRefusedEverywhere(t *testing.T) {
 		assert.Equal(t, "ctx", ae.Name, "the nil context is what was refused: %v", err)
 		assert.Equal(t, before, hits.Load(), "no request reached the server")
 	}
-	for group, calls := range map[string]map[string]func(context.Context) error{"PartnerClient": partner, "SubAccountClient": tenant, "func": funcs} {
+	for group, calls := range map[string]map[string]func(context.Context) error{"PartnerClient": partner, "SubAccountClient": tenant, "func": funcs, "PartnerSet": setCalls} {
 		for name, call := range calls {
 			t.Run(group+"."+name, func(t *testing.T) { check(t, call) })
 		}

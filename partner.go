@@ -12,6 +12,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/peliqan-community/peliqan-go/internal/routes"
 	"github.com/peliqan-community/peliqan-go/internal/wire"
@@ -40,13 +41,17 @@ type SubAccount struct {
 	// ExpiresOn is the license expiry date; nil when the account does not
 	// expire.
 	ExpiresOn *Date `json:"expires_on,omitempty"`
+	// CreatedAt is when the account was created (created_at), when the
+	// server sends it; zero otherwise.
+	CreatedAt time.Time `json:"created_at,omitzero"`
 	// Extra holds the members not listed above, as sent.
 	Extra map[string]json.RawMessage `json:"-"`
 }
 
 // UnmarshalJSON decodes tolerantly: ids as numbers or strings, strings from
-// numbers, booleans from "true"/1, dates as dates or timestamps; anything
-// else unexpected is kept in Extra. Only an unusable id fails.
+// numbers, booleans from "true"/1, dates as dates or timestamps, times as
+// ISO 8601 or Unix seconds; anything else unexpected is kept in Extra. Only
+// an unusable id fails.
 func (s *SubAccount) UnmarshalJSON(b []byte) error {
 	var top map[string]json.RawMessage
 	if err := json.Unmarshal(b, &top); err != nil {
@@ -86,6 +91,9 @@ func (s *SubAccount) UnmarshalJSON(b []byte) error {
 			s.License, ok = looseString(raw)
 		case "expires_on":
 			s.ExpiresOn, ok = looseDate(raw)
+		case "created_at":
+			s.CreatedAt = svTime(raw)
+			ok = !s.CreatedAt.IsZero() || svText(raw) == ""
 		default:
 			ok = false
 		}

@@ -17,6 +17,8 @@ const (
 	RouteListServers            = routes.ListServers
 	RouteGetServer              = routes.GetServer
 	RouteCreateServer           = routes.CreateServer
+	RouteDeleteServer           = routes.DeleteServer
+	RouteSendConnectionInvite   = routes.SendConnectionInvite
 	RouteServerLogs             = routes.ServerLogs
 	RouteSyncServer             = routes.SyncServer
 	RouteGetServerSyncRunStatus = routes.GetServerSyncRunStatus

@@ -54,5 +54,5 @@ func TestRoutesListing(t *testing.T) {
 		}
 	}
 	assert.ElementsMatch(t, []string{RouteUpdateSubAccount, RouteDeleteSubAccount, RouteGetServer,
-		RouteReAuthoriseServer, RouteManualRefreshSaltEdge}, inferred)
+		RouteDeleteServer, RouteReAuthoriseServer, RouteManualRefreshSaltEdge}, inferred)
 }

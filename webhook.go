@@ -145,7 +145,8 @@ func SignWebhook(secret string, body []byte) string {
 // DefaultWebhookSignatureHeader). The body is consumed.
 //
 // There is no documented timestamp or delivery id to guard against replays:
-// make the handling of an event idempotent.
+// make the handling of an event idempotent, or let WebhookHandler with
+// WithWebhookDedupe drop the repeats.
 func VerifyWebhook(secret, header string, r *http.Request) (*WebhookEvent, error) {
 	return verifyWebhook(secret, header, DefaultWebhookMaxBodyBytes, r)
 }
@@ -204,6 +205,7 @@ type WebhookOption func(*webhookConfig) error
 type webhookConfig struct {
 	header  string
 	maxBody int64
+	dedupe  WebhookDeduper // nil: every delivery reaches fn (WithWebhookDedupe)
 }
 
 // WithWebhookHeader reads the signature from name instead of
@@ -235,7 +237,8 @@ func WithWebhookMaxBody(n int64) WebhookOption {
 // VerifyWebhook; the format is inferred), then calls fn with the request's
 // context and the event.
 //
-// Answers: 204 when fn returns nil; 500 when fn fails (so the sender may
+// Answers: 204 when fn returns nil (or, with WithWebhookDedupe, for an event
+// already handled, without calling fn); 500 when fn fails (so the sender may
 // deliver again); 405 with Allow: POST for other methods; 401 for a missing
 // or wrong signature; 413 for a body over the cap; 400 for a signed body that
 // is not JSON. Error bodies are small JSON objects ({"error": "..."}) that
@@ -287,12 +290,44 @@ func WebhookHandler(secret string, fn func(context.Context, *WebhookEvent) error
 			writeEmbedError(w, http.StatusBadRequest, "unreadable_body")
 			return
 		}
+		if cfg.dedupe != nil {
+			serveOnce(w, r, cfg.dedupe, ev, fn)
+			return
+		}
 		if err := fn(r.Context(), ev); err != nil {
 			writeEmbedError(w, http.StatusInternalServerError, "handler_failed")
 			return
 		}
 		w.WriteHeader(http.StatusNoContent)
 	}), nil
+}
+
+// serveOnce calls fn for an event d has not seen, and forgets the event
+// again when fn fails or panics, so a redelivery is handled.
+func serveOnce(w http.ResponseWriter, r *http.Request, d WebhookDeduper, ev *WebhookEvent, fn func(context.Context, *WebhookEvent) error) {
+	key := ev.DedupeKey()
+	seen, err := d.Seen(r.Context(), key)
+	switch {
+	case err != nil:
+		writeEmbedError(w, http.StatusInternalServerError, "dedupe_failed")
+		return
+	case seen:
+		w.WriteHeader(http.StatusNoContent)
+		return
+	}
+	handled := false
+	defer func() {
+		if !handled {
+			// The request's context may be over; forgetting must not be.
+			_ = d.Forget(context.WithoutCancel(r.Context()), key)
+		}
+	}()
+	if err := fn(r.Context(), ev); err != nil {
+		writeEmbedError(w, http.StatusInternalServerError, "handler_failed")
+		return
+	}
+	handled = true
+	w.WriteHeader(http.StatusNoContent)
 }
 
 // writeEmbedError writes {"error": code} with status, uncached. code is one

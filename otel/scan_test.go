@@ -141,6 +141,17 @@ var routeCalls = map[string]func(ctx context.Context, w *workload) error{
 			Fields: map[string]any{"api_token": "pd-SECRET-token", "company_domain": "acme"}})
 		return err
 	},
+	peliqan.RouteDeleteServer: func(ctx context.Context, w *workload) error {
+		sc, err := w.fake.AddConnection(w.acct, peliqantest.ConnectionFixture{Type: "pipedrive"})
+		if err != nil {
+			return err
+		}
+		return w.t.DeleteServer(ctx, sc.ID)
+	},
+	peliqan.RouteSendConnectionInvite: func(ctx context.Context, w *workload) error {
+		return w.t.SendConnectionInvite(ctx, peliqan.ConnectionInvite{Recipient: "ops@acme.example", ServerType: "hubspot",
+			Subject: "ext-SECRET subject", Message: "code-SECRET message"})
+	},
 	peliqan.RouteServerLogs: func(ctx context.Context, w *workload) error {
 		_, err := w.t.ServerLogs(ctx, w.srv)
 		return err

@@ -44,7 +44,10 @@
 //     on CompleteOAuth. MarkNeedsReauth makes it RE_AUTHORISING (syncs are
 //     refused); the re-authorise route returns an auth_uri, and
 //     CompleteOAuth then makes it RE_AUTHORISED. SaltEdge connections answer
-//     the refresh route with a refresh_url.
+//     the refresh route with a refresh_url. WithOAuthCompletion finishes
+//     these flows by themselves after a delay. A connection can be deleted
+//     and an invite sent (Invites lists them). AddWebhook sends signed
+//     webhooks for these events, each URL from a goroutine Close stops.
 //   - Each sub-account has a warehouse database "dw_<id>" in which every
 //     connection's tables live in a schema of its own. Peliqan does not
 //     document how it names these schemas, so the fake's names are

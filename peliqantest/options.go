@@ -12,6 +12,7 @@ import (
 type Option func(*config) error
 
 type config struct {
+	lifecycle      lifecycleConfig // lifecycle.go, webhooks.go
 	now            func() time.Time
 	manualClock    bool
 	syncDuration   time.Duration

@@ -37,7 +37,9 @@ type subAccountBody struct {
 	Timezone    *string `json:"timezone"`
 	Verified    *bool   `json:"verified"`
 	License     *string `json:"license"`
-	ExpiresOn   *string `json:"expires_on"`
+
+	// ExpiresOn: null clears the expiry; a body without it keeps it.
+	ExpiresOn presentString `json:"expires_on"`
 }
 
 // apply copies the fields that were sent; the password is accepted and
@@ -68,8 +70,8 @@ func (b *subAccountBody) apply(p *profile) {
 	if b.Verified != nil {
 		p.Verified = *b.Verified
 	}
-	if b.ExpiresOn != nil {
-		p.ExpiresOn = b.ExpiresOn
+	if b.ExpiresOn.sent {
+		p.ExpiresOn = b.ExpiresOn.v
 	}
 }
 

@@ -30,6 +30,8 @@ type SubAccountFixture struct {
 	Email       string
 	Country     string
 	License     string // default "free_trial"
+	// ExpiresOn is the licence expiry; the zero Date means none (null).
+	ExpiresOn   peliqan.Date
 	Connections []ConnectionFixture
 	Scripts     []ScriptFixture
 }
@@ -127,6 +129,9 @@ func (s *Fake) Seed(f Fixture) (*Seeded, error) {
 			return nil, fmt.Errorf("peliqantest: external id %q is used twice", sa.ExternalID)
 		}
 		seen[sa.ExternalID] = true
+		if err := sa.checkExpiry(); err != nil {
+			return nil, err
+		}
 		for _, cf := range sa.Connections {
 			if cf.Type != "" && !types[cf.Type] {
 				return nil, fmt.Errorf("peliqantest: connection %q: unknown server type %q", cf.Name, cf.Type)
@@ -149,7 +154,7 @@ func (s *Fake) Seed(f Fixture) (*Seeded, error) {
 		}
 		a := st.addSubAccount(profile{ExternalID: sa.ExternalID, Name: name, CompanyName: name,
 			FirstName: sa.FirstName, LastName: sa.LastName, Email: sa.Email, Country: sa.Country,
-			License: sa.License, Verified: true}, now)
+			License: sa.License, ExpiresOn: sa.expiresOn(), Verified: true}, now)
 		sd := SeededSubAccount{ID: peliqan.ID(a.ID), ExternalID: a.ExternalID,
 			DatabaseID: peliqan.ID(a.dw.ID), GroupID: peliqan.ID(a.defaultGroup)}
 		for _, cf := range sa.Connections {

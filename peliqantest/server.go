@@ -70,6 +70,7 @@ func New(opts ...Option) (*Fake, error) {
 	if cfg.rateLimit > 0 {
 		s.limiter = newTokenBucket(cfg.rateLimit, cfg.rateBurst)
 	}
+	s.cfg.lifecycle.hub = newLifecycle(s)
 	s.st = newState(cfg)
 	for _, f := range cfg.fixtures {
 		if _, err := s.Seed(f); err != nil {
@@ -95,6 +96,7 @@ func (s *Fake) Close() {
 		close(s.closed)
 		s.http.CloseClientConnections()
 		s.http.Close()
+		s.cfg.lifecycle.hub.close()
 	})
 }
 

@@ -2,6 +2,7 @@ package peliqantest
 
 import (
 	"fmt"
+	"maps"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -49,7 +50,8 @@ type server struct {
 	current  *pipelineRun
 	logs     []logLine
 	authSeq  int
-	authWhat string // "oauth" or "reauth" while a flow is pending
+	authWhat string    // "oauth" or "reauth" while a flow is pending
+	authDue  time.Time // when that flow finishes by itself (WithOAuthCompletion); zero: never
 }
 
 // schemaRef is a connection's target_schema as vendor tooling reads it:
@@ -59,13 +61,13 @@ type schemaRef struct {
 }
 
 func serverHandlers() map[string]handlerFunc {
-	return map[string]handlerFunc{
+	h := map[string]handlerFunc{
 		routes.ListServers:            listServers,
 		routes.GetServer:              withServer(func(c *call, s *server) reply { return c.ok(s) }),
 		routes.CreateServer:           createServer,
 		routes.ServerLogs:             withServer(func(c *call, s *server) reply { return c.ok(map[string]any{"logs": s.logs}) }),
-		routes.SyncServer:             withServer(func(c *call, s *server) reply { return c.startRun(s, runSync) }),
-		routes.FullResync:             withServer(func(c *call, s *server) reply { return c.startRun(s, runResync) }),
+		routes.SyncServer:             withServer(func(c *call, s *server) reply { return c.startRunAndTell(s, runSync) }),
+		routes.FullResync:             withServer(func(c *call, s *server) reply { return c.startRunAndTell(s, runResync) }),
 		routes.GetServerSyncRunStatus: withServer(func(c *call, s *server) reply { return c.runStatus(s, runSync) }),
 		routes.FullResyncStatus:       withServer(func(c *call, s *server) reply { return c.runStatus(s, runResync) }),
 		routes.ReAuthoriseServer:      withServer(reauthorise),
@@ -74,6 +76,18 @@ func serverHandlers() map[string]handlerFunc {
 		routes.GetPipelineRuns:        getPipelineRuns,
 		routes.PipelineRunLogs:        pipelineRunLogs,
 	}
+	maps.Copy(h, lifecycleHandlers())
+	return h
+}
+
+// startRunAndTell is startRun, and pipeline_run_started when a run began.
+func (c *call) startRunAndTell(s *server, kind string) reply {
+	before := s.current
+	rep := c.startRun(s, kind)
+	if r := s.current; r != nil && r != before {
+		c.s.cfg.lifecycle.hub.runStarted(c.s.st, r)
+	}
+	return rep
 }
 
 // withServer resolves the {id} parameter to one of the caller's
@@ -159,8 +173,12 @@ func createServer(c *call) reply {
 		*server
 		OAuthURL string `json:"oauth_url,omitempty"`
 	}{server: s}
+	hub := c.s.cfg.lifecycle.hub
 	if t.AuthType == AuthOAuth {
 		out.OAuthURL = authURL(s, "authorize")
+		hub.startAuth(s, c.now)
+	} else {
+		hub.emitConnection(c.s.st, peliqan.WebhookConnectionAdded, s, c.now)
 	}
 	return c.ok(out)
 }
@@ -182,6 +200,7 @@ func reauthorise(c *call, s *server) reply {
 	s.HealthStatus = healthReauthorising
 	s.authWhat = "reauth"
 	s.logs = append(s.logs, logAt(c.now, "INFO", "Re-authorisation started"))
+	c.s.cfg.lifecycle.hub.startAuth(s, c.now)
 	return c.ok(map[string]string{"auth_uri": authURL(s, "reauthorize")})
 }
 
@@ -198,7 +217,9 @@ func refreshSaltEdge(c *call, s *server) reply {
 
 // CompleteOAuth finishes the pending OAuth flow of a connection (the one
 // started by creating an OAuth connection or by re-authorising it): a new
-// connection becomes OK, a re-authorised one RE_AUTHORISED.
+// connection becomes OK (and connection_added is sent to the registered
+// webhooks), a re-authorised one RE_AUTHORISED. WithOAuthCompletion does
+// the same by itself after a delay.
 func (s *Fake) CompleteOAuth(id peliqan.ID) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -206,16 +227,10 @@ func (s *Fake) CompleteOAuth(id peliqan.ID) error {
 	if srv == nil {
 		return fmt.Errorf("peliqantest: no connection %d", id)
 	}
-	switch srv.authWhat {
-	case "oauth":
-		srv.HealthStatus = healthOK
-	case "reauth":
-		srv.HealthStatus = healthReauthorised
-	default:
+	if srv.authWhat != "oauth" && srv.authWhat != "reauth" {
 		return fmt.Errorf("peliqantest: connection %d has no authorisation in progress (health %s)", id, srv.HealthStatus)
 	}
-	srv.authWhat = ""
-	srv.logs = append(srv.logs, logAt(s.now(), "INFO", "Authorisation completed"))
+	s.cfg.lifecycle.hub.completeAuth(s.st, srv, s.now())
 	return nil
 }
 
@@ -230,7 +245,7 @@ func (s *Fake) MarkNeedsReauth(id peliqan.ID) error {
 		return fmt.Errorf("peliqantest: no connection %d", id)
 	}
 	srv.HealthStatus = healthReauthorising
-	srv.authWhat = "reauth"
+	srv.authWhat, srv.authDue = "reauth", time.Time{}
 	srv.logs = append(srv.logs, logAt(s.now(), "ERROR", "Credentials expired: re-authorisation needed"))
 	return nil
 }

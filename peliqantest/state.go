@@ -249,6 +249,7 @@ func logAt(t time.Time, level, format string, args ...any) logLine {
 // on the next request, so the fake needs no goroutines and follows an
 // injected clock exactly.
 func (st *state) settle(now time.Time, cfg config) {
+	cfg.lifecycle.hub.settle(st, now) // OAuth completions, run webhooks (lifecycle.go)
 	if len(st.pendingRuns) > 0 {
 		st.pendingRuns = slices.DeleteFunc(st.pendingRuns, func(r *pipelineRun) bool {
 			if now.Before(r.finishAt) {

@@ -70,6 +70,27 @@ row "Fake: ListRows, 1,000 rows per page (rows/s)" BenchmarkFakeListRows1000 row
 row "Fake: ListServers (req/s)" BenchmarkFakeListServers req/s "—" - 0
 row "Fake: heap kept per recorded request (bodiless GET, bytes)" BenchmarkFakeRecordBytes B/record "—" - 0
 
+# --- Fleet (issue 14): SyncFleet, batched waits, rate limit, memory (fleet_bench_test.go) ---
+bench . '^BenchmarkFleetSync$' 1x
+bench . '^BenchmarkFleetSyncRateLimited$' 1x
+bench . '^BenchmarkFleetSyncMemory$' 1x
+row "Fleet sync, 1,000 customers × 5 connections, 20 ms per request, concurrency 32, 2 s syncs, 1 s polls: wall / (fan-out ideal + sync + one poll interval)" BenchmarkFleetSync x-ideal "≤ 1.2" le 1.2
+row "  requests / (list pages + 2 × customers + connections + customers × 3 poll ticks)" BenchmarkFleetSync requests/budget "≤ 1" le 1
+row "  runs started per connection, most (the fake's count)" BenchmarkFleetSync runs/conn-max "1" le 1
+row "  runs started per connection, fewest" BenchmarkFleetSync runs/conn-min "1" ge 1
+row "Fleet sync against a 10 req/s limit answering 429 + Retry-After, 20 × 5, NewRateLimiter(10, 10): connections failed" BenchmarkFleetSyncRateLimited failed "0" le 0
+row "  share of requests answered 429" BenchmarkFleetSyncRateLimited share-429 "≤ 0.05" le 0.05
+row "  runs started per connection, most" BenchmarkFleetSyncRateLimited runs/conn-max "1" le 1
+row "  runs started per connection, fewest" BenchmarkFleetSyncRateLimited runs/conn-min "1" ge 1
+row "Fleet sync with 10,000 runs in flight (stub, runs never end): heap growth per run after GC (bytes)" BenchmarkFleetSyncMemory heap-B/run "≤ 2048" le 2048
+row "  goroutines besides net/http's connection goroutines (concurrency 32)" BenchmarkFleetSyncMemory goroutines "≤ 42" le 42
+fleet_notes='- **Fleet** (`fleet_bench_test.go`): `SyncFleet` against the fake with a 20 ms latency fault
+  on every request (and, for the rate-limit figure, `WithRateLimit(10, 10)`, which answers 429
+  with `Retry-After`); requests, 429s and runs per connection are the fake'"'"'s own counts; the
+  memory figure runs against a stateless stub whose runs never finish, once every run was
+  started and polled.'
+# --- end of the fleet block ---
+
 {
   cat <<EOF
 # Benchmarks
@@ -103,6 +124,7 @@ How each is measured:
   (identity token + \`ListServers\` per customer) against the in-process fake, which
   shares the CPUs: a whole-stack figure for this machine, not a target.
 - **Fake** (\`peliqantest/bench_test.go\`): the fake alone, with a plain client.
+${fleet_notes}
 
 Reliability evidence that is not a benchmark lives in tests: the fault-injection
 matrix (\`go test -v -run TestFaultMatrix .\` logs requests sent vs expected per

@@ -106,7 +106,9 @@ func newApp(cfg config) (*app, http.Handler, error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	webhooks, err := peliqan.WebhookHandler(cfg.WebhookSecret, a.onWebhook)
+	// Peliqan may deliver an event more than once: WithWebhookDedupe hands
+	// each distinct event to onWebhook once (in memory, per process).
+	webhooks, err := peliqan.WebhookHandler(cfg.WebhookSecret, a.onWebhook, peliqan.WithWebhookDedupe(nil))
 	if err != nil {
 		return nil, nil, fmt.Errorf("webhook endpoint: %w", err)
 	}

@@ -9,6 +9,7 @@ require (
 	github.com/google/go-querystring v1.2.0 // indirect
 	github.com/hashicorp/go-cleanhttp v0.5.2 // indirect
 	github.com/hashicorp/go-retryablehttp v0.7.8 // indirect
+	golang.org/x/time v0.15.0 // indirect
 )
 
 replace github.com/peliqan-community/peliqan-go => ../..

@@ -85,6 +85,8 @@ const (
 	ListServers            = "ListServers"
 	GetServer              = "GetServer"
 	CreateServer           = "CreateServer"
+	DeleteServer           = "DeleteServer"
+	SendConnectionInvite   = "SendConnectionInvite"
 	ServerLogs             = "ServerLogs"
 	SyncServer             = "SyncServer"
 	GetServerSyncRunStatus = "GetServerSyncRunStatus"
@@ -173,6 +175,10 @@ var table = []Route{
 	row(GetServer, "GET", "/api/servers/{id}/", Tenant, Inferred,
 		note("doc shows /api/server/<id>; plural prefix from the vendor client")),
 	row(CreateServer, "POST", "/api/servers/", Tenant, Doc),
+	row(DeleteServer, "DELETE", "/api/servers/{id}/", Tenant, Inferred, status(204),
+		note("no source shows it: DELETE on the connection resource, as for sub-accounts")),
+	row(SendConnectionInvite, "POST", "/api/servers/invite/", Tenant, Client, status(204),
+		note("vendor client send_connection_invite; camelCase body {recipient, subject, message, confirmationRecipient, serverType}")),
 	row(ServerLogs, "GET", "/api/servers/{id}/logs/", Tenant, Doc),
 	row(SyncServer, "GET", "/api/servers/{id}/syncdb/", Tenant, Client, sideEffect),
 	row(GetServerSyncRunStatus, "GET", "/api/servers/{id}/syncdb/status/", Tenant, Client),
