@@ -131,10 +131,11 @@ func (w *syncWorker) trigger(ctx context.Context, t *peliqan.SubAccountClient, j
 	defer cancel()
 	defer func() {
 		var snoozed *river.JobSnoozeError
-		if err != nil && ctx.Err() == nil && tctx.Err() != nil && !errors.As(err, &snoozed) {
-			// The lease ran out first (the limiter's queue was long): not a
-			// failure of the job, which must not use up its attempts on it.
-			// A trigger that may have gone out is still marked pending.
+		if err != nil && ctx.Err() == nil && (tctx.Err() != nil || errors.Is(err, context.DeadlineExceeded)) && !errors.As(err, &snoozed) {
+			// The lease ran out first, or a limiter had no turn before it
+			// would: not a failure of the job, which must not use up its
+			// attempts on it. A trigger that may have gone out is still
+			// marked pending.
 			err = river.JobSnooze(time.Second + time.Duration(rand.Int64N(int64(time.Second))))
 		}
 	}()

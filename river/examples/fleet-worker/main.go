@@ -86,7 +86,7 @@ func parse(args []string, stderr io.Writer) (*settings, error) {
 	fs.IntVar(&s.workers, "workers", peliqanriver.DefaultMaxWorkers, "jobs this process runs at once")
 	fs.DurationVar(&s.syncInterval, "sync-interval", time.Minute, "sync every connection this often (0: never)")
 	fs.DurationVar(&s.healthInterval, "health-interval", 30*time.Second, "scan every connection's health this often (0: never)")
-	fs.Float64Var(&s.rateLimit, "rate-limit", 0, "requests per second to Peliqan, shared by every worker on this database (0: none)")
+	fs.Float64Var(&s.rateLimit, "rate-limit", 0, "requests per second to Peliqan: on PostgreSQL shared by every worker on the database, on SQLite this process's (0: none)")
 	fs.IntVar(&s.rateBurst, "rate-burst", 1, "burst of -rate-limit")
 	fs.DurationVar(&s.poll, "poll", 0, "wait between status polls of a run (0: Peliqan's schedule, 5 s then longer)")
 	fs.DurationVar(&s.waitPerAttempt, "wait-per-attempt", 0, "how long one attempt waits for a run before it snoozes (0: 10m)")
@@ -179,7 +179,16 @@ func work[TTx any](ctx context.Context, s *settings, driver riverdriver.Driver[T
 	lock func(context.Context) (func(), error), baseURL, token string, log *slog.Logger, stdout io.Writer) error {
 	popts := []peliqan.Option{peliqan.WithBaseURL(baseURL), peliqan.WithRetryPolicy(peliqanriver.RetryPolicy()), peliqan.WithLogger(log)}
 	if s.rateLimit > 0 {
-		lim, err := peliqanriver.NewSharedLimiter(db, "", "peliqan-partner", s.rateLimit, s.rateBurst)
+		// On PostgreSQL every worker on every machine shares one rate
+		// through the database; on SQLite (one machine, one process) the
+		// SDK's own token bucket does.
+		var lim peliqan.Limiter
+		var err error
+		if lock != nil {
+			lim, err = peliqanriver.NewSharedLimiter(db, "", "peliqan-partner", s.rateLimit, s.rateBurst)
+		} else {
+			lim, err = peliqan.NewRateLimiter(s.rateLimit, s.rateBurst)
+		}
 		if err != nil {
 			return err
 		}
