@@ -19,7 +19,7 @@ import (
 // Defaults for Options' zero values.
 const (
 	DefaultMaxWorkers     = 20
-	DefaultWaitPerAttempt = 10 * time.Minute
+	DefaultWaitPerAttempt = 2 * time.Minute
 	DefaultTriggerLease   = 2 * time.Minute
 	DefaultMaxRetryWait   = 5 * time.Minute
 	DefaultPageSize       = 100
@@ -45,7 +45,9 @@ type Options struct {
 	// WaitPerAttempt bounds how long one attempt of a sync job waits for
 	// its run. When it runs out the job snoozes and the next attempt goes
 	// on waiting (the run is recorded, so nothing is triggered again).
-	// Short attempts keep River's stuck-job rescue quick. 0 means
+	// Short attempts keep River's stuck-job rescue quick: a dead worker's
+	// jobs run elsewhere after about TriggerLease + WaitPerAttempt plus a
+	// minute (NewClient's RescueStuckJobsAfter). 0 means
 	// DefaultWaitPerAttempt.
 	WaitPerAttempt time.Duration
 	// TriggerLease is how long one attempt may take to read the

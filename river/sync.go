@@ -76,8 +76,9 @@ func (w *syncWorker) NextRetry(job *river.Job[SyncConnectionArgs]) time.Time {
 // Work runs one attempt.
 func (w *syncWorker) Work(ctx context.Context, job *river.Job[SyncConnectionArgs]) error {
 	a := job.Args
-	if a.SubAccountID <= 0 || a.ServerID <= 0 {
-		return river.JobCancel(invalidArg("SyncConnectionArgs", "sub-account and server ids must be positive (got %d, %d)", a.SubAccountID, a.ServerID))
+	if a.SubAccountID <= 0 || a.ServerID <= 0 || a.Period == "" {
+		return river.JobCancel(invalidArg("SyncConnectionArgs", "needs positive sub-account and server ids and a period (got %d, %d, %q)",
+			a.SubAccountID, a.ServerID, a.Period))
 	}
 	st := w.j.st
 	row, err := st.ensureSync(ctx, a)

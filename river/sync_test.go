@@ -160,3 +160,27 @@ func waitJobsFinished(t testing.TB, db *sql.DB, limit time.Duration) {
 		time.Sleep(50 * time.Millisecond)
 	}
 }
+
+// A sync job without a period (or ids) is cancelled: nothing to sync once.
+func TestSyncConnectionArgsWithoutPeriodAreCancelled(t *testing.T) {
+	t.Parallel()
+	f := peliqantest.NewFake(t, peliqantest.WithFixture(peliqantest.Generate(8, 1, 1, 1)))
+	p := partnerFor(t, f)
+	_, db := tempSQLite(t)
+	w := startSQLiteWorker(t, db, p, testOptions())
+	res, err := w.client.Insert(context.Background(), peliqanriver.SyncConnectionArgs{SubAccountID: 1, ServerID: 2}, nil)
+	require.NoError(t, err)
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		j, err := w.client.JobGet(context.Background(), res.Job.ID)
+		require.NoError(t, err)
+		if j.State == rivertype.JobStateCancelled {
+			require.NotEmpty(t, j.Errors)
+			assert.Contains(t, j.Errors[len(j.Errors)-1].Error, "period")
+			break
+		}
+		require.True(t, time.Now().Before(deadline), "job state %s", j.State)
+		time.Sleep(50 * time.Millisecond)
+	}
+	assert.Zero(t, f.Count(peliqan.RouteSyncServer))
+}

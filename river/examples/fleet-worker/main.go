@@ -89,7 +89,7 @@ func parse(args []string, stderr io.Writer) (*settings, error) {
 	fs.Float64Var(&s.rateLimit, "rate-limit", 0, "requests per second to Peliqan: on PostgreSQL shared by every worker on the database, on SQLite this process's (0: none)")
 	fs.IntVar(&s.rateBurst, "rate-burst", 1, "burst of -rate-limit")
 	fs.DurationVar(&s.poll, "poll", 0, "wait between status polls of a run (0: Peliqan's schedule, 5 s then longer)")
-	fs.DurationVar(&s.waitPerAttempt, "wait-per-attempt", 0, "how long one attempt waits for a run before it snoozes (0: 10m)")
+	fs.DurationVar(&s.waitPerAttempt, "wait-per-attempt", 0, "how long one attempt waits for a run before it snoozes (0: 2m)")
 	fs.DurationVar(&s.triggerLease, "trigger-lease", 0, "how long one attempt may take to trigger a sync (0: 2m)")
 	fs.DurationVar(&s.rescueAfter, "rescue-after", 0, "a job running this long on a worker that died is run elsewhere (0: the attempt timeout + 1m)")
 	fs.DurationVar(&s.maxRetryWait, "max-retry-wait", 0, "longest wait before a failed attempt is retried (0: 5m)")
