@@ -22,6 +22,7 @@ const (
 	DefaultWaitPerAttempt = 2 * time.Minute
 	DefaultTriggerLease   = 2 * time.Minute
 	DefaultMaxRetryWait   = 5 * time.Minute
+	DefaultMaxWait        = 24 * time.Hour
 	DefaultPageSize       = 100
 )
 
@@ -50,6 +51,12 @@ type Options struct {
 	// minute (NewClient's RescueStuckJobsAfter). 0 means
 	// DefaultWaitPerAttempt.
 	WaitPerAttempt time.Duration
+	// MaxWait bounds the whole wait for one run, over all attempts: a run
+	// still going after it is recorded with OutcomeUnknown and the job
+	// ends, so a run stuck at Peliqan does not keep a job (and the next
+	// periods' jobs, which follow it) alive forever. 0 means
+	// DefaultMaxWait.
+	MaxWait time.Duration
 	// TriggerLease is how long one attempt may take to read the
 	// connection's latest run and send the trigger (the limiter's wait
 	// included) while holding the sync's trigger lease; a request not sent
@@ -103,7 +110,7 @@ func NewJobs(partner *peliqan.PartnerClient, db *sql.DB, o *Options) (*Jobs, err
 		return nil, invalidArg("db", "is nil")
 	case opt.MaxWorkers < 0 || opt.MaxWorkers > river.QueueNumWorkersMax:
 		return nil, invalidArg("MaxWorkers", "must be 0..%d (got %d)", river.QueueNumWorkersMax, opt.MaxWorkers)
-	case opt.SyncInterval < 0 || opt.HealthInterval < 0 || opt.WaitPerAttempt < 0 || opt.TriggerLease < 0 || opt.MaxRetryWait < 0:
+	case opt.SyncInterval < 0 || opt.HealthInterval < 0 || opt.WaitPerAttempt < 0 || opt.TriggerLease < 0 || opt.MaxRetryWait < 0 || opt.MaxWait < 0:
 		return nil, invalidArg("Options", "durations must not be negative")
 	case opt.PageSize < 0 || opt.PageSize > 1000:
 		return nil, invalidArg("PageSize", "must be 0..1000 (got %d)", opt.PageSize)
@@ -123,6 +130,9 @@ func NewJobs(partner *peliqan.PartnerClient, db *sql.DB, o *Options) (*Jobs, err
 	}
 	if opt.MaxRetryWait == 0 {
 		opt.MaxRetryWait = DefaultMaxRetryWait
+	}
+	if opt.MaxWait == 0 {
+		opt.MaxWait = DefaultMaxWait
 	}
 	if opt.PageSize == 0 {
 		opt.PageSize = DefaultPageSize

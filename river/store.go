@@ -114,6 +114,7 @@ var schema = []string{
 		message         TEXT NOT NULL DEFAULT '',
 		lease_owner     TEXT NOT NULL DEFAULT '',
 		lease_until_us  BIGINT NOT NULL DEFAULT 0,
+		started_us      BIGINT NOT NULL DEFAULT 0,
 		created_us      BIGINT NOT NULL,
 		updated_us      BIGINT NOT NULL,
 		finished_us     BIGINT NOT NULL DEFAULT 0
@@ -227,19 +228,24 @@ type syncRow struct {
 	RunStatus     string
 	Records       int64
 	Message       string
+	// Waited is how long ago the run became known (0 before).
+	Waited time.Duration
 }
 
 const syncColumns = `sync_key, sub_account_id, server_id, period, state, baseline_run_id, pending,
-	triggers, checks, how, task_id, run_ids, outcome, run_status, records, message`
+	triggers, checks, how, task_id, run_ids, outcome, run_status, records, message,
+	CASE WHEN started_us > 0 THEN {now} - started_us ELSE 0 END`
 
 func scanSync(sc interface{ Scan(...any) error }) (*syncRow, error) {
 	var r syncRow
 	var pending int
 	var ids string
+	var waited int64
 	if err := sc.Scan(&r.Key, &r.SubAccountID, &r.ServerID, &r.Period, &r.State, &r.BaselineRunID, &pending,
-		&r.Triggers, &r.Checks, &r.How, &r.TaskID, &ids, &r.Outcome, &r.RunStatus, &r.Records, &r.Message); err != nil {
+		&r.Triggers, &r.Checks, &r.How, &r.TaskID, &ids, &r.Outcome, &r.RunStatus, &r.Records, &r.Message, &waited); err != nil {
 		return nil, err
 	}
+	r.Waited = time.Duration(waited) * time.Microsecond
 	r.Pending = pending != 0
 	r.RunIDs = parseIDs(ids)
 	return &r, nil
@@ -339,7 +345,7 @@ func (s *store) checked(ctx context.Context, key, owner string) error {
 
 // started records the run to wait for and gives the lease back.
 func (s *store) started(ctx context.Context, key, owner, how, taskID string, runIDs []int64) error {
-	return s.leased(ctx, key, owner, `state = ?, pending = 0, how = ?, task_id = ?, run_ids = ?, lease_owner = '', lease_until_us = 0`,
+	return s.leased(ctx, key, owner, `state = ?, pending = 0, how = ?, task_id = ?, run_ids = ?, started_us = {now}, lease_owner = '', lease_until_us = 0`,
 		stateStarted, how, taskID, formatIDs(runIDs))
 }
 

@@ -26,7 +26,8 @@ const (
 	// not authorised, disabled, gone). Nothing was started.
 	OutcomeFailedToStart Outcome = "failed_to_start"
 	// OutcomeUnknown: the run's end could not be read (no run id came
-	// back, or its status is not one the SDK knows).
+	// back, its status is not one the SDK knows, or it was still going
+	// after Options.MaxWait).
 	OutcomeUnknown Outcome = "unknown"
 	// OutcomeSkipped: the fleet sync left the connection out
 	// (Options.SkipConnection).
@@ -240,7 +241,13 @@ func (w *syncWorker) wait(ctx context.Context, t *peliqan.SubAccountClient, row 
 	for _, id := range row.RunIDs {
 		res.RunData = append(res.RunData, peliqan.RunRef{PipelineRunID: peliqan.ID(id), TaskID: row.TaskID})
 	}
-	wctx, cancel := context.WithTimeout(ctx, w.j.o.WaitPerAttempt)
+	left := w.j.o.MaxWait - row.Waited
+	if left <= 0 {
+		msg := fmt.Sprintf("the run was still going after %s (MaxWait): not waited for any longer", w.j.o.MaxWait)
+		w.j.log.WarnContext(ctx, "peliqanriver: "+msg, "sync", row.Key)
+		return w.j.st.finish(ctx, row.Key, OutcomeUnknown, "", 0, msg)
+	}
+	wctx, cancel := context.WithTimeout(ctx, min(w.j.o.WaitPerAttempt, left))
 	defer cancel()
 	run, err := t.WaitForSync(wctx, res, &peliqan.WaitOptions{Schedule: w.j.o.PollSchedule})
 	if err != nil {

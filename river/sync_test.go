@@ -184,3 +184,28 @@ func TestSyncConnectionArgsWithoutPeriodAreCancelled(t *testing.T) {
 	}
 	assert.Zero(t, f.Count(peliqan.RouteSyncServer))
 }
+
+// A run that does not end within MaxWait is recorded as unknown and the
+// job ends, over several attempts (each waits WaitPerAttempt, then snoozes).
+func TestSyncStopsWaitingAfterMaxWait(t *testing.T) {
+	t.Parallel()
+	f := peliqantest.NewFake(t, peliqantest.WithSyncDuration(time.Hour),
+		peliqantest.WithFixture(peliqantest.Generate(9, 1, 1, 1)))
+	p := partnerFor(t, f)
+	conns := connections(t, p)
+	o := testOptions()
+	o.WaitPerAttempt, o.MaxWait = 300*time.Millisecond, 1500*time.Millisecond
+	_, db := tempSQLite(t)
+	w := startSQLiteWorker(t, db, p, o)
+	for srv, sub := range conns {
+		_, err := w.client.Insert(context.Background(), peliqanriver.SyncConnectionArgs{SubAccountID: sub, ServerID: srv, Period: "p"}, nil)
+		require.NoError(t, err)
+	}
+	start := time.Now()
+	recs := waitSyncsDone(t, w.jobs, "p", 1, 30*time.Second)
+	assert.GreaterOrEqual(t, time.Since(start), 1500*time.Millisecond)
+	assert.Equal(t, peliqanriver.OutcomeUnknown, recs[0].Outcome)
+	assert.Contains(t, recs[0].Message, "MaxWait")
+	assert.Equal(t, 1, recs[0].Triggers)
+	waitJobsFinished(t, db, 10*time.Second)
+}
