@@ -265,12 +265,12 @@ func stats(recs []peliqanriver.SyncRecord) string {
 		how[r.How]++
 		triggers += r.Triggers
 		checks += r.Checks
-		if r.Triggers > 1 {
+		if r.Checks > 0 && r.How != "adopted" {
 			again++
 		}
 	}
-	return fmt.Sprintf("%d syncs: %v; %d trigger requests, %d runs checks after a lost answer, %d syncs triggered more than once (after a 429 or a check that found no new run)",
-		len(recs), how, triggers, checks, again)
+	return fmt.Sprintf("%d syncs: %v; %d trigger requests, %d runs checks after a lost answer (%d found the run, %d found none and sent the trigger again)",
+		len(recs), how, triggers, checks, how["adopted"], again)
 }
 
 // readOnlyJobs opens the jobs' tables for reading (Syncs) from the test.
