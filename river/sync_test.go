@@ -3,6 +3,7 @@ package peliqanriver_test
 import (
 	"context"
 	"database/sql"
+	"fmt"
 	"testing"
 	"time"
 
@@ -208,4 +209,34 @@ func TestSyncStopsWaitingAfterMaxWait(t *testing.T) {
 	assert.Contains(t, recs[0].Message, "MaxWait")
 	assert.Equal(t, 1, recs[0].Triggers)
 	waitJobsFinished(t, db, 10*time.Second)
+}
+
+// While another attempt holds the sync's trigger lease (one River rescued
+// while the first still runs), the job sends nothing and snoozes; once the
+// lease is given back it triggers, once.
+func TestSyncWaitsForAnotherAttemptsTriggerLease(t *testing.T) {
+	t.Parallel()
+	f := peliqantest.NewFake(t, peliqantest.WithSyncDuration(100*time.Millisecond),
+		peliqantest.WithFixture(peliqantest.Generate(10, 1, 1, 1)))
+	p := partnerFor(t, f)
+	var srv, sub peliqan.ID
+	for s, a := range connections(t, p) {
+		srv, sub = s, a
+	}
+	_, db := tempSQLite(t)
+	w := startSQLiteWorker(t, db, p, testOptions())
+	key := fmt.Sprintf("%d/%d/lease", sub, srv)
+	_, err := db.Exec(`INSERT INTO peliqan_syncs (sync_key, sub_account_id, server_id, period, state, lease_owner, lease_until_us, created_us, updated_us)
+		VALUES (?, ?, ?, 'lease', 'new', 'another attempt', ?, 0, 0)`, key, int64(sub), int64(srv), time.Now().Add(time.Hour).UnixMicro())
+	require.NoError(t, err)
+	_, err = w.client.Insert(context.Background(), peliqanriver.SyncConnectionArgs{SubAccountID: sub, ServerID: srv, Period: "lease"}, nil)
+	require.NoError(t, err)
+	time.Sleep(1500 * time.Millisecond)
+	assert.Zero(t, f.Count(peliqan.RouteSyncServer), "nothing sent while the lease is held")
+	assert.Zero(t, f.Count(peliqan.RouteListServerRuns))
+	_, err = db.Exec(`UPDATE peliqan_syncs SET lease_owner = '', lease_until_us = 0 WHERE sync_key = ?`, key)
+	require.NoError(t, err)
+	recs := waitSyncsDone(t, w.jobs, "lease", 1, 20*time.Second)
+	assert.Equal(t, 1, recs[0].Triggers)
+	assert.Equal(t, 1, f.Count(peliqan.RouteSyncServer))
 }
