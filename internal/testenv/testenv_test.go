@@ -87,23 +87,25 @@ func TestRequireInATestBinary(t *testing.T) {
 	}
 }
 
-// The nested module examples/embed-server cannot import this package, so it
-// holds a copy of testenv.go: the two must not drift apart.
+// The nested modules examples/embed-server and river cannot import this
+// package, so each holds a copy of testenv.go: the copies must not drift
+// apart.
 func TestCopiesAreIdentical(t *testing.T) {
 	t.Parallel()
-	nested := filepath.Join("..", "..", "examples", "embed-server")
-	if _, err := os.Stat(filepath.Join(nested, "go.mod")); err != nil {
-		t.Skipf("not a repository checkout (no %s): %v", nested, err)
-	}
 	want, err := os.ReadFile("testenv.go")
 	if err != nil {
 		t.Fatal(err)
 	}
-	got, err := os.ReadFile(filepath.Join(nested, "internal", "testenv", "testenv.go"))
-	if err != nil {
-		t.Fatalf("the nested module's copy: %v", err)
-	}
-	if !bytes.Equal(got, want) {
-		t.Fatalf("%s/internal/testenv/testenv.go differs from internal/testenv/testenv.go: copy it over", nested)
+	for _, nested := range []string{filepath.Join("..", "..", "examples", "embed-server"), filepath.Join("..", "..", "river")} {
+		if _, err := os.Stat(filepath.Join(nested, "go.mod")); err != nil {
+			t.Skipf("not a repository checkout (no %s): %v", nested, err)
+		}
+		got, err := os.ReadFile(filepath.Join(nested, "internal", "testenv", "testenv.go"))
+		if err != nil {
+			t.Fatalf("the nested module's copy: %v", err)
+		}
+		if !bytes.Equal(got, want) {
+			t.Fatalf("%s/internal/testenv/testenv.go differs from internal/testenv/testenv.go: copy it over", nested)
+		}
 	}
 }
