@@ -98,6 +98,13 @@ row "  runs started per connection, most" BenchmarkFleetSyncRateLimited runs/con
 row "  runs started per connection, fewest" BenchmarkFleetSyncRateLimited runs/conn-min "1" ge 1
 row "Fleet sync with 10,000 runs in flight (stub, runs never end): heap growth per run after GC (bytes)" BenchmarkFleetSyncMemory heap-B/run "≤ 2048" le 2048
 row "  goroutines besides net/http's connection goroutines (concurrency 32)" BenchmarkFleetSyncMemory goroutines "≤ 42" le 42
+# --- River (issue 19): worker processes on one PostgreSQL (river/bench_test.go); information, no targets ---
+echo "== (cd river && scripts/with-postgres.sh go test -run '^\$' -bench '^BenchmarkFleetSyncWorkers\$' -benchtime 1x -count $count .)" >&2
+(cd river && scripts/with-postgres.sh go test -run '^$' -bench '^BenchmarkFleetSyncWorkers$' -benchtime 1x -count "$count" .) | tee -a "$raw" >&2
+row "River fleet sync, 100 × 3 connections, 500 ms syncs, 100 ms polls, 1 worker process × 20 workers, limiter off: connections/s" BenchmarkFleetSyncWorkers/procs=1 conns/s "— (information)" - 0
+row "  workers' CPU per connection (ms)" BenchmarkFleetSyncWorkers/procs=1 cpu-ms/conn "—" - 0
+row "River fleet sync, the same with 3 worker processes: connections/s" BenchmarkFleetSyncWorkers/procs=3 conns/s "— (information)" - 0
+row "  workers' CPU per connection (ms)" BenchmarkFleetSyncWorkers/procs=3 cpu-ms/conn "—" - 0
 fleet_notes='- **Fleet** (`fleet_bench_test.go`): `SyncFleet` against the fake with a 20 ms latency fault
   on every request (and, for the rate-limit figure, `WithRateLimit(10, 10)`, which answers 429
   with `Retry-After`); requests, 429s and runs per connection are the fake'"'"'s own counts; the
