@@ -143,13 +143,7 @@ type ActivityReport struct {
 
 // Count returns how many customers have status s.
 func (r *ActivityReport) Count(s ActivityStatus) int {
-	n := 0
-	for i := range r.Customers {
-		if r.Customers[i].Status == s {
-			n++
-		}
-	}
-	return n
+	return countWhere(r.Customers, func(x *CustomerActivity) bool { return x.Status == s })
 }
 
 // Err joins Failures, or returns nil when every partner was read.
@@ -425,13 +419,7 @@ type CloseReport struct {
 
 // Count returns how many customers had outcome o.
 func (r *CloseReport) Count(o CloseOutcome) int {
-	n := 0
-	for i := range r.Results {
-		if r.Results[i].Outcome == o {
-			n++
-		}
-	}
-	return n
+	return countWhere(r.Results, func(x *CloseResult) bool { return x.Outcome == o })
 }
 
 // Err joins the failed closes and the skipped customers whose activity

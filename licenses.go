@@ -89,13 +89,7 @@ type LicenseReport struct {
 
 // Count returns how many customers are in state s.
 func (r *LicenseReport) Count(s LicenseState) int {
-	n := 0
-	for i := range r.Customers {
-		if r.Customers[i].State == s {
-			n++
-		}
-	}
-	return n
+	return countWhere(r.Customers, func(x *CustomerLicense) bool { return x.State == s })
 }
 
 // Err joins Failures, or returns nil when every partner was read.
@@ -380,13 +374,7 @@ type LicenseChangeReport struct {
 
 // Count returns how many customers had outcome o.
 func (r *LicenseChangeReport) Count(o LicenseChangeOutcome) int {
-	n := 0
-	for i := range r.Results {
-		if r.Results[i].Outcome == o {
-			n++
-		}
-	}
-	return n
+	return countWhere(r.Results, func(x *LicenseChangeResult) bool { return x.Outcome == o })
 }
 
 // Err joins the failures, one "<ref>: <error>" each, or returns nil when no

@@ -227,24 +227,16 @@ func (s *PartnerSet) LicenseReport(ctx context.Context, o *LicenseReportOptions,
 	each := optionsOr(o)
 	each.Now = func() time.Time { return cfg.now }
 	out := &LicenseReport{Today: DateOf(cfg.now), WithinDays: cfg.withinDays}
-	var mu sync.Mutex
-	failures, err := s.each(ctx, func(ctx context.Context, name string, p *PartnerClient) error {
+	out.Customers, out.Failures, err = mergeLines(ctx, s, func(ctx context.Context, p *PartnerClient) ([]CustomerLicense, error) {
 		rep, err := p.LicenseReport(ctx, &each, opts...)
 		if err != nil {
-			return err
+			return nil, err
 		}
-		mu.Lock()
-		defer mu.Unlock()
-		for _, line := range rep.Customers {
-			line.Partner = name
-			out.Customers = append(out.Customers, line)
-		}
-		return nil
-	})
+		return rep.Customers, nil
+	}, func(l *CustomerLicense, name string) { l.Partner = name })
 	if err != nil {
 		return nil, err
 	}
-	out.Failures = failures
 	sortLicenses(out.Customers)
 	return out, nil
 }
@@ -280,26 +272,40 @@ func (s *PartnerSet) activity(ctx context.Context, o *InactivityOptions,
 	each := optionsOr(o)
 	each.Now = func() time.Time { return cfg.now }
 	out := &ActivityReport{Now: cfg.now, InactiveFor: cfg.inactiveFor}
-	var mu sync.Mutex
-	failures, err := s.each(ctx, func(ctx context.Context, name string, p *PartnerClient) error {
+	out.Customers, out.Failures, err = mergeLines(ctx, s, func(ctx context.Context, p *PartnerClient) ([]CustomerActivity, error) {
 		rep, err := run(p, ctx, &each, opts...)
+		if err != nil {
+			return nil, err
+		}
+		return rep.Customers, nil
+	}, func(l *CustomerActivity, name string) { l.Partner = name })
+	if err != nil {
+		return nil, err
+	}
+	sortActivity(out.Customers)
+	return out, nil
+}
+
+// mergeLines runs one partner's report on every partner of s and gathers
+// the lines, each tagged with its partner's name; failing partners are
+// returned apart, and err is for ctx ending.
+func mergeLines[L any](ctx context.Context, s *PartnerSet, report func(context.Context, *PartnerClient) ([]L, error),
+	tag func(*L, string)) (lines []L, failures []*PartnerError, err error) {
+	var mu sync.Mutex
+	failures, err = s.each(ctx, func(ctx context.Context, name string, p *PartnerClient) error {
+		got, err := report(ctx, p)
 		if err != nil {
 			return err
 		}
 		mu.Lock()
 		defer mu.Unlock()
-		for _, line := range rep.Customers {
-			line.Partner = name
-			out.Customers = append(out.Customers, line)
+		for i := range got {
+			tag(&got[i], name)
 		}
+		lines = append(lines, got...)
 		return nil
 	})
-	if err != nil {
-		return nil, err
-	}
-	out.Failures = failures
-	sortActivity(out.Customers)
-	return out, nil
+	return lines, failures, err
 }
 
 // each runs fn for every partner, at most the set's concurrency at once,

@@ -69,13 +69,7 @@ type PublishReport struct {
 
 // Count returns how many customers had outcome o.
 func (r *PublishReport) Count(o PublishOutcome) int {
-	n := 0
-	for _, res := range r.Results {
-		if res.Outcome == o {
-			n++
-		}
-	}
-	return n
+	return countWhere(r.Results, func(x *PublishResult) bool { return x.Outcome == o })
 }
 
 // Err joins the failures, one "<ref>: <error>" each, or returns nil when

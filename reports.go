@@ -98,3 +98,14 @@ func forEachIndex(ctx context.Context, n, concurrency int, fn func(ctx context.C
 	}
 	wg.Wait()
 }
+
+// countWhere counts the items that match: every report's Count.
+func countWhere[T any](items []T, match func(*T) bool) int {
+	n := 0
+	for i := range items {
+		if match(&items[i]) {
+			n++
+		}
+	}
+	return n
+}
