@@ -160,8 +160,8 @@ func (e *QueryError) Error() string { return "peliqan: query failed: " + e.Messa
 func (e *QueryError) Is(target error) bool { return target == ErrValidation }
 
 // queryErrorMessage reads the "error" member of a records answer: a
-// string, or an object with a message; null, "", false, {} and [] mean no
-// error.
+// string, or an object with a message. The values Python reads as false
+// (null, "", false, 0, {} and []) mean no error, as in Peliqan's own client.
 func queryErrorMessage(raw json.RawMessage) string {
 	raw = bytes.TrimSpace(raw)
 	if len(raw) == 0 {
@@ -187,6 +187,11 @@ func queryErrorMessage(raw json.RawMessage) string {
 			}
 		}
 		return string(raw)
+	case '0', '-':
+		var f float64
+		if json.Unmarshal(raw, &f) == nil && f == 0 {
+			return ""
+		}
 	case 'n', 'f', '[':
 		var list []json.RawMessage
 		if raw[0] != '[' || (json.Unmarshal(raw, &list) == nil && len(list) == 0) {

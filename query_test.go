@@ -84,7 +84,7 @@ func TestQueryErrorMessage(t *testing.T) {
 	for raw, want := range map[string]string{
 		``: "", `null`: "", `""`: "", `false`: "", `{}`: "", `[]`: "", `" "`: "",
 		`"boom"`: "boom", `{"message": "m"}`: "m", `{"detail": "d"}`: "d", `{"x": 1}`: `{"x": 1}`,
-		`["a"]`: `["a"]`, `true`: "true",
+		`["a"]`: `["a"]`, `true`: "true", `0`: "", `0.0`: "", `-0`: "", `1`: "1", `-2`: "-2",
 	} {
 		assert.Equal(t, want, queryErrorMessage([]byte(raw)), raw)
 	}

@@ -73,9 +73,10 @@ func typed(err error) bool {
 		te *peliqan.TransportError
 		ar *peliqan.ArgumentError
 		rd *peliqan.RowsDecodeError
+		qe *peliqan.QueryError
 	)
 	return errors.As(err, &ae) || errors.As(err, &de) || errors.As(err, &te) || errors.As(err, &ar) ||
-		errors.As(err, &rd) || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded)
+		errors.As(err, &rd) || errors.As(err, &qe) || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded)
 }
 
 type apiCall func(ctx context.Context, p *peliqan.PartnerClient, s *peliqan.SubAccountClient) error
