@@ -62,7 +62,10 @@
 // Failures are typed: an [*APIError] for a non-2xx answer (match categories
 // with errors.Is and [ErrNotFound], [ErrUnauthorized], [ErrRateLimited], ...),
 // a [*DecodeError] for a success body that cannot be used, a
-// [*TransportError] when no answer came, [ErrInvalidArgument] for input
+// [*TransportError] when no answer came, a few that say more about one
+// method's outcome ([*QueryError], [*RowsDecodeError], [*LookupMissError],
+// [*ConnectionDataError], and [*SubAccountError] / [*PartnerError] around
+// the error of one customer or partner account in a fan-out), [ErrInvalidArgument] for input
 // refused before any request, and the context's own error when it ends.
 // Tokens never appear in errors, logs or formatted values.
 //

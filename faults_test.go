@@ -638,8 +638,12 @@ func assertTyped(t *testing.T, err error) {
 		te *peliqan.TransportError
 		ar *peliqan.ArgumentError
 		rd *peliqan.RowsDecodeError
+		qe *peliqan.QueryError
+		lm *peliqan.LookupMissError
+		cd *peliqan.ConnectionDataError
 	)
 	ok := errors.As(err, &ae) || errors.As(err, &de) || errors.As(err, &te) || errors.As(err, &ar) || errors.As(err, &rd) ||
+		errors.As(err, &qe) || errors.As(err, &lm) || errors.As(err, &cd) ||
 		errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded)
 	assert.True(t, ok, "untyped error %T: %v", err, err)
 }

@@ -73,7 +73,8 @@ func QuoteIdentifier(name string) string {
 // (LookupTable, as Peliqan's own client's find_table_or_field does) and
 // returns the match: its TableID, and the ids and names of its schema and
 // database (and connection, when it holds a connection's data). No match
-// is an *APIError matching ErrNotFound.
+// matches ErrNotFound: an *APIError when the service answers 404, a
+// *LookupMissError when it answers 200 without a table id.
 func (s *SubAccountClient) ResolveTable(ctx context.Context, n TableName, opts ...RequestOption) (*Resource, error) {
 	if err := n.validate(); err != nil {
 		return nil, err
@@ -83,21 +84,25 @@ func (s *SubAccountClient) ResolveTable(ctx context.Context, n TableName, opts .
 		return nil, err
 	}
 	if res.TableID <= 0 {
-		return nil, &lookupMissError{what: "table " + n.String(), missing: "table_id"}
+		return nil, &LookupMissError{What: "table " + n.String(), Missing: "table_id"}
 	}
 	return res, nil
 }
 
-// lookupMissError is a lookup answered 200 without the id it was asked
+// LookupMissError is a lookup answered 200 without the id it was asked
 // for: nothing usable was found. It matches ErrNotFound.
-type lookupMissError struct{ what, missing string }
+type LookupMissError struct {
+	What    string // what was looked up, e.g. `table "db"."schema"."t"`
+	Missing string // the member the answer lacked, e.g. "table_id"
+}
 
-func (e *lookupMissError) Error() string {
-	return fmt.Sprintf("peliqan: lookup of %s answered without a %s", e.what, e.missing)
+// Error names what was looked up and what the answer lacked.
+func (e *LookupMissError) Error() string {
+	return fmt.Sprintf("peliqan: lookup of %s answered without a %s", e.What, e.Missing)
 }
 
 // Is reports whether target is ErrNotFound.
-func (e *lookupMissError) Is(target error) bool { return target == ErrNotFound }
+func (e *LookupMissError) Is(target error) bool { return target == ErrNotFound }
 
 // RowsByName streams the rows of the table a TableName names: it resolves
 // the table's id with the lookup route (ResolveTable), then streams its

@@ -6,9 +6,12 @@ import (
 	"crypto/hmac"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
+	"iter"
 	"net/http"
 	"net/http/httptest"
+	"runtime"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -74,9 +77,14 @@ func typed(err error) bool {
 		ar *peliqan.ArgumentError
 		rd *peliqan.RowsDecodeError
 		qe *peliqan.QueryError
+		cd *peliqan.ConnectionDataError
+		sa *peliqan.SubAccountError
+		pe *peliqan.PartnerError
+		lm *peliqan.LookupMissError
 	)
 	return errors.As(err, &ae) || errors.As(err, &de) || errors.As(err, &te) || errors.As(err, &ar) ||
-		errors.As(err, &rd) || errors.As(err, &qe) || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded)
+		errors.As(err, &rd) || errors.As(err, &qe) ||
+		errors.As(err, &cd) || errors.As(err, &sa) || errors.As(err, &pe) || errors.As(err, &lm) || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded)
 }
 
 type apiCall func(ctx context.Context, p *peliqan.PartnerClient, s *peliqan.SubAccountClient) error
@@ -178,6 +186,90 @@ var apiCalls = []apiCall{
 		return ignore(s.WaitForSync(ctx, &peliqan.SyncResult{ServerID: 1, TaskID: "t"},
 			&peliqan.WaitOptions{Schedule: peliqan.FixedSchedule(time.Millisecond)}))
 	},
+	// Wave 2: the get-data lookups, the connection lifecycle, batched waits,
+	// fleet sync and the partner reports. Appended, so the seeds above keep
+	// their index.
+	func(ctx context.Context, _ *peliqan.PartnerClient, s *peliqan.SubAccountClient) error {
+		return ignore(s.LookupSchema(ctx, peliqan.LookupKeys{ConnectionID: 1}))
+	},
+	func(ctx context.Context, _ *peliqan.PartnerClient, s *peliqan.SubAccountClient) error {
+		return ignore(s.LookupTable(ctx, peliqan.LookupKeys{DatabaseName: "d", SchemaName: "s", TableName: "t"}))
+	},
+	func(ctx context.Context, _ *peliqan.PartnerClient, s *peliqan.SubAccountClient) error {
+		return ignore(s.ConnectionTables(ctx, 1))
+	},
+	func(ctx context.Context, _ *peliqan.PartnerClient, s *peliqan.SubAccountClient) error {
+		return ignore(s.ResolveTable(ctx, peliqan.TableName{Database: "d", Schema: "s", Table: "t"}))
+	},
+	func(ctx context.Context, _ *peliqan.PartnerClient, s *peliqan.SubAccountClient) error {
+		return drain(s.RowsByName(ctx, peliqan.TableName{Database: "d", Schema: "s", Table: "t"}, nil), nil)
+	},
+	func(ctx context.Context, _ *peliqan.PartnerClient, s *peliqan.SubAccountClient) error {
+		ctx, cancel := context.WithTimeout(ctx, 20*time.Millisecond)
+		defer cancel()
+		return ignore(s.WaitForConnection(ctx, 1, &peliqan.ConnectionWaitOptions{Schedule: peliqan.FixedSchedule(time.Millisecond)}))
+	},
+	func(ctx context.Context, _ *peliqan.PartnerClient, s *peliqan.SubAccountClient) error {
+		return s.SendConnectionInvite(ctx, peliqan.ConnectionInvite{Recipient: "a@b.example", ServerType: "hubspot"})
+	},
+	func(ctx context.Context, _ *peliqan.PartnerClient, s *peliqan.SubAccountClient) error {
+		return s.DeleteServer(ctx, 1)
+	},
+	func(ctx context.Context, _ *peliqan.PartnerClient, s *peliqan.SubAccountClient) error {
+		ctx, cancel := context.WithTimeout(ctx, 20*time.Millisecond)
+		defer cancel()
+		return drain(s.WaitForSyncs(ctx, []*peliqan.SyncResult{{ServerID: 1, TaskID: "t"}, {ServerID: 2, TaskID: "u"}},
+			&peliqan.WaitManyOptions{Schedule: peliqan.FixedSchedule(time.Millisecond)}),
+			func(e *peliqan.SyncEnd) error { return e.Err })
+	},
+	func(ctx context.Context, p *peliqan.PartnerClient, _ *peliqan.SubAccountClient) error {
+		ctx, cancel := context.WithTimeout(ctx, 50*time.Millisecond)
+		defer cancel()
+		return drain(p.SyncFleet(ctx, &peliqan.FleetSyncOptions{Schedule: peliqan.FixedSchedule(time.Millisecond)}),
+			func(r *peliqan.FleetResult) error { return r.Err })
+	},
+	func(ctx context.Context, p *peliqan.PartnerClient, _ *peliqan.SubAccountClient) error {
+		return ignore(p.LicenseReport(ctx, nil))
+	},
+	func(ctx context.Context, p *peliqan.PartnerClient, _ *peliqan.SubAccountClient) error {
+		return ignore(p.ActivityReport(ctx, nil))
+	},
+	func(ctx context.Context, p *peliqan.PartnerClient, _ *peliqan.SubAccountClient) error {
+		return ignore(p.ChangeLicenses(ctx, peliqan.LicenseChange{SubAccounts: []peliqan.SubAccountRef{peliqan.ByAccountID(1)},
+			License: "pro"}, &peliqan.LicenseChangeOptions{Confirm: peliqan.Confirmed}))
+	},
+	func(ctx context.Context, p *peliqan.PartnerClient, _ *peliqan.SubAccountClient) error {
+		return ignore(p.CloseInactiveCustomers(ctx, &peliqan.CloseInactiveOptions{Confirm: peliqan.Confirmed}))
+	},
+}
+
+// drain runs a stream to its end and returns its first error: the
+// stream's own, or the first an item carries (itemErr, when set).
+func drain[T any](seq iter.Seq2[T, error], itemErr func(T) error) error {
+	for v, err := range seq {
+		if err != nil {
+			return err
+		}
+		if itemErr != nil {
+			if err := itemErr(v); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// hangWatchdog turns a call that outlives its context by far into a crash
+// that prints every goroutine's stack, so the fuzzer records the input
+// (a hang otherwise only shows as a worker that stops executing). The
+// returned func disarms it.
+func hangWatchdog(after time.Duration) (disarm func()) {
+	tm := time.AfterFunc(after, func() {
+		buf := make([]byte, 1<<20)
+		buf = buf[:runtime.Stack(buf, true)]
+		panic(fmt.Sprintf("call still running %v after it started (its context ends after 2s):\n%s", after, buf))
+	})
+	return func() { tm.Stop() }
 }
 
 func FuzzResponseBodies(f *testing.F) {
@@ -193,12 +285,19 @@ func FuzzResponseBodies(f *testing.F) {
 			f.Add(uint8(len(s)%len(apiCalls)), st, []byte(s))
 		}
 	}
+	for i := range apiCalls { // every call, with an empty answer and a 404
+		for _, s := range []string{`{}`, `[]`, `{"id":1}`} {
+			f.Add(uint8(i), uint16(0), []byte(s))
+			f.Add(uint8(i), uint16(204), []byte(s))
+		}
+	}
 	f.Fuzz(func(t *testing.T, which uint8, status uint16, body []byte) {
 		code := 200 + int(status)%400
 		ft := &fakeTransport{t: t, status: code, body: body}
 		p, s := clients(t, ft)
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 		defer cancel()
+		defer hangWatchdog(10 * time.Second)()
 		err := apiCalls[int(which)%len(apiCalls)](ctx, p, s)
 		if err == nil {
 			return
