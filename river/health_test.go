@@ -2,6 +2,8 @@ package peliqanriver_test
 
 import (
 	"context"
+	"maps"
+	"slices"
 	"testing"
 	"time"
 
@@ -25,12 +27,15 @@ func TestHealthScanStoresConnectionHealthVerdicts(t *testing.T) {
 	conns := connections(t, p)
 	// Some variety: a run with errors, one needing re-authorisation, one
 	// disabled, one with no run at all.
-	var ids []peliqan.ID
-	for srv := range conns {
-		ids = append(ids, srv)
-	}
+	// Every outcome is set: the generated fixture gives some connections
+	// failing runs, and which ones the map yields first varies.
+	ids := slices.Sorted(maps.Keys(conns))
 	require.NoError(t, f.SetSyncOutcome(ids[0], peliqantest.OutcomeCompletedWithErrors))
+	for _, srv := range ids[1:4] {
+		require.NoError(t, f.SetSyncOutcome(srv, peliqantest.OutcomeCompleted))
+	}
 	for _, srv := range ids[:4] {
+		require.NoError(t, f.SetHealthStatus(srv, "OK"))
 		tc, err := p.SubAccount(peliqan.ByAccountID(conns[srv]))
 		require.NoError(t, err)
 		res, err := tc.SyncServer(ctx, srv, nil)
