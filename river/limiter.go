@@ -75,19 +75,14 @@ func (e *SlotTooLateError) Error() string {
 func (e *SlotTooLateError) Is(target error) bool { return target == context.DeadlineExceeded }
 
 // Wait takes the next free slot and sleeps until it. A slot past ctx's
-// deadline is not taken: Wait returns a *SlotTooLateError at once.
+// deadline is not taken: Wait returns a *SlotTooLateError at once. A
+// database that is busy for a moment (SQLite's SQLITE_BUSY) delays Wait,
+// for up to 10 s or the context's end; it does not fail it.
 func (l *SharedLimiter) Wait(ctx context.Context) error {
 	if ctx == nil {
 		return invalidArg("ctx", "nil context")
 	}
-	if err := ctx.Err(); err != nil {
-		return err
-	}
-	limit := time.Duration(math.MaxInt64)
-	if dl, ok := ctx.Deadline(); ok {
-		limit = time.Until(dl)
-	}
-	wait, err := l.reserve(ctx, limit)
+	wait, err := l.reserveWhenNotBusy(ctx)
 	if err != nil {
 		return err
 	}
@@ -102,6 +97,56 @@ func (l *SharedLimiter) Wait(ctx context.Context) error {
 	case <-ctx.Done():
 		return ctx.Err()
 	}
+}
+
+// busyRetryFor bounds how long Wait retries a busy database when the
+// context has no earlier deadline: as long as the busy_timeout the
+// package's examples open SQLite with.
+const busyRetryFor = 10 * time.Second
+
+// reserveWhenNotBusy is reserve, retried while the database says it is
+// busy. SQLite answers SQLITE_BUSY at once, without waiting out
+// busy_timeout, in a few cases: two connections switching a new file to
+// WAL together (two processes starting on it) is the one seen here. A
+// refused statement changed nothing, so it is safe to run again.
+func (l *SharedLimiter) reserveWhenNotBusy(ctx context.Context) (time.Duration, error) {
+	pause, giveUp := 5*time.Millisecond, time.Now().Add(busyRetryFor)
+	for {
+		if err := ctx.Err(); err != nil {
+			return 0, err
+		}
+		limit := time.Duration(math.MaxInt64)
+		if dl, ok := ctx.Deadline(); ok {
+			limit = time.Until(dl)
+		}
+		wait, err := l.reserve(ctx, limit)
+		if err == nil || !isBusy(err) || time.Now().Add(pause).After(giveUp) {
+			return wait, err
+		}
+		t := time.NewTimer(pause)
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+			t.Stop()
+			return 0, ctx.Err()
+		}
+		pause = min(2*pause, 200*time.Millisecond)
+	}
+}
+
+// isBusy reports whether err is SQLite's SQLITE_BUSY or SQLITE_LOCKED (any
+// extended code), as modernc.org/sqlite reports them (an error with a Code
+// method); the driver itself is not imported.
+func isBusy(err error) bool {
+	var c interface{ Code() int }
+	if !errors.As(err, &c) {
+		return false
+	}
+	switch c.Code() & 0xff {
+	case 5, 6: // SQLITE_BUSY, SQLITE_LOCKED
+		return true
+	}
+	return false
 }
 
 // reserve takes a slot no more than limit away and returns how long to wait

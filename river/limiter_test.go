@@ -4,6 +4,8 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"fmt"
+	"path/filepath"
 	"sort"
 	"sync"
 	"testing"
@@ -132,3 +134,49 @@ func TestConstructorsRefuseBadInput(t *testing.T) {
 }
 
 func first[T any](_ T, err error) error { return err }
+
+// Limiters in two processes that start together on a new SQLite file
+// (here: two connections) both switch it to WAL on first use, and SQLite
+// refuses one of them at once with SQLITE_BUSY instead of waiting out
+// busy_timeout (about one start in ten on two cores). Wait retries a busy
+// database; it does not fail.
+func TestSharedLimiterWaitsOutABusyDatabase(t *testing.T) {
+	t.Parallel()
+	for i := range 60 {
+		path := filepath.Join(t.TempDir(), fmt.Sprintf("jobs-%d.db", i))
+		var wg sync.WaitGroup
+		for range 2 {
+			l, err := peliqanriver.NewSharedLimiter(openSQLite(t, path), "", "partner", 1000, 2)
+			require.NoError(t, err)
+			wg.Go(func() {
+				assert.NoError(t, l.Wait(context.Background()), "start %d", i)
+			})
+		}
+		wg.Wait()
+		if t.Failed() {
+			return
+		}
+	}
+}
+
+// A database that stays busy past the caller's deadline ends Wait with the
+// context's error.
+func TestSharedLimiterBusyPastTheDeadline(t *testing.T) {
+	t.Parallel()
+	path, db := tempSQLite(t)
+	l, err := peliqanriver.NewSharedLimiter(db, "", "partner", 10, 1)
+	require.NoError(t, err)
+	require.NoError(t, l.Wait(context.Background()))
+	other := openSQLite(t, path)
+	tx, err := other.Begin()
+	require.NoError(t, err)
+	defer func() { _ = tx.Rollback() }()
+	_, err = tx.Exec(`CREATE TABLE hold (x INTEGER)`) // holds the write lock
+	require.NoError(t, err)
+	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+	defer cancel()
+	start := time.Now()
+	err = l.Wait(ctx)
+	assert.ErrorIs(t, err, context.DeadlineExceeded, "%v", err)
+	assert.Less(t, time.Since(start), 2*time.Second)
+}
