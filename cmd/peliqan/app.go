@@ -316,6 +316,17 @@ func parseCustomer(s string) (peliqan.SubAccountRef, error) {
 const customerHelp = `CUSTOMER is your external id for the customer, or id:N for Peliqan's
 account id N.`
 
+// connectionOf reads a CONNECTION_ID argument and the customer's client
+// (the id is checked first, so a bad id is reported without a profile).
+func (a *app) connectionOf(customer, arg string) (peliqan.ID, *peliqan.SubAccountClient, error) {
+	id, err := parseID("connection", arg)
+	if err != nil {
+		return 0, nil, err
+	}
+	t, err := a.tenant(customer)
+	return id, t, err
+}
+
 // tenant returns the tenant client of the customer named by --customer.
 func (a *app) tenant(customer string) (*peliqan.SubAccountClient, error) {
 	if customer == "" {

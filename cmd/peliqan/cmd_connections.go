@@ -174,11 +174,7 @@ func (a *app) connectionsCommand() *cobra.Command {
 		Long:  "Show one connection.\n\nFields: " + fieldNames(connectionColumns),
 		Args:  exactArgs(1, "a CONNECTION_ID"),
 	}), func(ctx context.Context, cmd *cobra.Command, args []string) error {
-		id, err := parseID("connection", args[0])
-		if err != nil {
-			return err
-		}
-		t, err := a.tenant(customer)
+		id, t, err := a.connectionOf(customer, args[0])
 		if err != nil {
 			return err
 		}
@@ -312,11 +308,7 @@ it may start a new authorisation.
 Fields: ` + fieldNames(reauthColumns),
 		Args: exactArgs(1, "a CONNECTION_ID"),
 	}), func(ctx context.Context, cmd *cobra.Command, args []string) error {
-		id, err := parseID("connection", args[0])
-		if err != nil {
-			return err
-		}
-		t, err := a.tenant(customer)
+		id, t, err := a.connectionOf(customer, args[0])
 		if err != nil {
 			return err
 		}
@@ -338,11 +330,7 @@ Use a table name with "rows export --connection ID --table NAME".
 Fields: ` + fieldNames(tableRefColumns),
 		Args: exactArgs(1, "a CONNECTION_ID"),
 	}), func(ctx context.Context, cmd *cobra.Command, args []string) error {
-		id, err := parseID("connection", args[0])
-		if err != nil {
-			return err
-		}
-		t, err := a.tenant(customer)
+		id, t, err := a.connectionOf(customer, args[0])
 		if err != nil {
 			return err
 		}
@@ -396,11 +384,7 @@ dry run: it reads the connection, sends no write, and prints the request
 Fields: ` + fieldNames(planColumns),
 		Args: exactArgs(1, "a CONNECTION_ID"),
 	}), func(ctx context.Context, cmd *cobra.Command, args []string) error {
-		id, err := parseID("connection", args[0])
-		if err != nil {
-			return err
-		}
-		t, err := a.tenant(customer)
+		id, t, err := a.connectionOf(customer, args[0])
 		if err != nil {
 			return err
 		}
